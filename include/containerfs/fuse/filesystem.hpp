@@ -1,0 +1,48 @@
+// The FUSE side: the low-level operations table and what every operation
+// shares. One operation per file under src/fuse/ops/.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "containerfs/fuse/inode.hpp"
+#include "containerfs/model/containers.hpp"
+
+namespace containerfs::kernel {
+class Injector;
+}
+
+namespace containerfs::fuse {
+
+struct Filesystem {
+  model::Containers* containers = nullptr;  // set once the daemon has detached
+  kernel::Injector* injector = nullptr;  // moves processes into containers
+};
+
+fuse_lowlevel_ops make_operations();
+
+// --- shared by the operations ---
+Filesystem& filesystem(fuse_req_t req);
+
+// The files a container directory lists, in order (directory excluded).
+std::vector<model::FileKind> files_of(const model::ContainerView& c);
+// Whether `node` exists now; ENOENT otherwise.
+Result<model::ContainerView> existing(Filesystem& fs, Node node);
+Result<struct stat> stat_of(Filesystem& fs, Node node);
+// Replies with an entry for `node`, or with its errno.
+void reply_entry(fuse_req_t req, Filesystem& fs, Node node);
+// The container directory named by (parent inode, name); ENOTDIR/ENOENT.
+Result<model::ContainerId> container_dir(fuse_ino_t ino);
+
+// File contents as a read sees them, and the effect of a write.
+Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader);
+// Returns the number of bytes consumed, or an errno.
+Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string_view data);
+bool is_writable(model::FileKind kind);
+bool is_readable(model::FileKind kind);
+
+}  // namespace containerfs::fuse

@@ -1,0 +1,18 @@
+// What an open file handle (fi->fh) holds.
+#pragma once
+
+#include <string>
+
+#include "containerfs/fuse/inode.hpp"
+
+namespace containerfs::fuse {
+
+struct OpenFile {
+  Node node;
+  std::string content;  // the snapshot a read-open took
+};
+
+// A write handler that has replied to the request itself returns this.
+inline constexpr int kAlreadyReplied = -1;
+
+}  // namespace containerfs::fuse

@@ -1,0 +1,34 @@
+// Facts about processes read from /proc, and per-thread namespace visits.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::kernel {
+
+// The NSpid line of /proc/PID/status: the pid in each pid namespace from
+// the daemon's down to the process's own.
+Result<std::vector<pid_t>> ns_pids(pid_t pid);
+// Pure parser of the NSpid line out of a /proc/PID/status text.
+Result<std::vector<pid_t>> parse_ns_pids(std::string_view status_text);
+// A field of /proc/PID/status ("Tgid", "TracerPid", "Uid", ...).
+Result<std::string> status_field(pid_t pid, std::string_view field);
+
+// The pid of `pid` as seen from `reader`'s pid namespace; nullopt when the
+// reader cannot see it (the target is outside its pid namespace).
+Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader);
+
+// The thread group (process) of a thread id.
+Result<pid_t> tgid_of(pid_t tid);
+
+// The hostname of the uts namespace of `pid`, read or set from this thread
+// by visiting that namespace for the duration of the call.
+Result<std::string> read_hostname(pid_t holder);
+Status write_hostname(pid_t holder, std::string_view name);
+
+}  // namespace containerfs::kernel

@@ -1,0 +1,55 @@
+// One container: its name and place in the tree, its cgroup, its init
+// process and where each of its namespaces comes from.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "containerfs/kernel/cgroup.hpp"
+#include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/util/fd.hpp"
+
+namespace containerfs::model {
+
+using ContainerId = uint64_t;
+inline constexpr ContainerId kHostId = 0;
+
+// Where a container's namespace of one kind comes from.
+enum class NsOrigin : uint8_t {
+  inherited,  // the parent container's (no file)
+  own,        // created for this container, held by its init
+  shared,     // another container's, linked by the user (`link` as written)
+  adopted,    // a namespace from outside, linked by the user
+};
+
+struct NsSlot {
+  NsOrigin origin = NsOrigin::inherited;
+  std::string link;  // shared/adopted: the link text as the user wrote it
+  friend bool operator==(const NsSlot&, const NsSlot&) = default;
+};
+
+struct Container {
+  ContainerId id = kHostId;
+  std::string name;  // empty for the host
+  ContainerId parent = kHostId;
+  std::map<std::string, ContainerId, std::less<>> children;
+
+  kernel::Cgroup cgroup;
+  std::string cgroup_name;  // its directory name: "c<id>"
+
+  pid_t init_pid = 0;  // the host's "init" is the daemon itself
+  UniqueFd init_pidfd;
+  unsigned long long init_start = 0;
+
+  std::array<NsSlot, 8> ns{};
+  bool removing = false;  // rmdir in progress
+
+  NsSlot& slot(kernel::NsKind kind) { return ns[static_cast<size_t>(kind)]; }
+  const NsSlot& slot(kernel::NsKind kind) const { return ns[static_cast<size_t>(kind)]; }
+};
+
+}  // namespace containerfs::model

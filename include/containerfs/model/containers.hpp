@@ -1,0 +1,91 @@
+// The container tree: every container of one daemon, by id and by name,
+// with the operations that create, remove and rename them in the kernel.
+// All methods are thread-safe; none holds the lock across a long wait.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "containerfs/kernel/cgroup.hpp"
+#include "containerfs/kernel/reaper.hpp"
+#include "containerfs/model/container.hpp"
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::model {
+
+struct Config {
+  kernel::Cgroup root;            // the cgroup directory the daemon owns
+  std::string root_cgroup_path;   // that directory, relative to the cgroup2 mount ("/containerfs")
+  int fresh_namespaces = 0;       // CLONE_NEW* mask: namespaces= option
+  std::string init_path;          // the containerfs-init program
+  std::chrono::milliseconds teardown_timeout{5000};
+};
+
+// A copy of what the FUSE layer needs to answer about one container.
+struct ContainerView {
+  ContainerId id = kHostId;
+  ContainerId parent = kHostId;
+  std::string name;
+  pid_t init_pid = 0;
+  std::array<NsSlot, 8> ns{};
+  bool removing = false;
+};
+
+class Containers {
+ public:
+  explicit Containers(Config config);
+  ~Containers();
+
+  // Rebuilds the tree from the cgroup directories and their records, as
+  // left by an earlier daemon. Containers whose record is missing or whose
+  // init is gone are reported (logged) and left out.
+  Status load();
+
+  Result<ContainerView> get(ContainerId id) const;
+  Result<ContainerId> child(ContainerId parent, std::string_view name) const;
+  Result<std::vector<std::pair<std::string, ContainerId>>> children(ContainerId id) const;
+  // "web/db"; "." for the host.
+  Result<std::string> path_of(ContainerId id) const;
+  // The container whose cgroup holds `pid` (host if none of ours).
+  Result<ContainerId> container_of_process(pid_t pid) const;
+  // The readlink text of a namespace file; ENOENT when inherited (no file).
+  Result<std::string> ns_link(ContainerId id, kernel::NsKind kind) const;
+  // Member pids (host numbering), init excluded. For the host: every
+  // process that is in no container.
+  Result<std::vector<pid_t>> members(ContainerId id) const;
+  // The cgroup's interface file (cgroup.freeze, ...), read or written.
+  Result<std::string> read_cgroup_file(ContainerId id, const std::string& file) const;
+  Status write_cgroup_file(ContainerId id, const std::string& file, std::string_view text) const;
+  // Any pid in the container's namespaces: its init, or the daemon for the host.
+  Result<pid_t> ns_holder(ContainerId id) const;
+  size_t size() const;
+
+  Result<ContainerId> create(ContainerId parent, std::string_view name);
+  Status remove(ContainerId parent, std::string_view name);
+  // Within one parent only (ENOTSUP otherwise); RENAME_NOREPLACE honoured.
+  Status rename(ContainerId parent, std::string_view name, ContainerId new_parent,
+                std::string_view new_name, unsigned flags);
+
+ private:
+  Container* find(ContainerId id) const;
+  Result<std::string> cgroup_path_of(const Container& c) const;
+  Status persist(const Container& c) const;
+  void on_process_exit(pid_t pid);
+  Status load_children(Container& parent);
+
+  Config config_;
+  mutable std::mutex mutex_;
+  std::unordered_map<ContainerId, std::unique_ptr<Container>> by_id_;
+  ContainerId next_id_ = 1;
+  std::unique_ptr<kernel::Reaper> reaper_;
+};
+
+}  // namespace containerfs::model

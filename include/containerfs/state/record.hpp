@@ -1,0 +1,36 @@
+// The persistent record of one container, kept as the xattr
+// trusted.containerfs of its cgroup directory: it dies with the cgroup, and
+// one setxattr replaces it atomically. The parent is the cgroup's parent
+// directory; the id is the directory's name.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "containerfs/model/container.hpp"
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::state {
+
+struct ContainerRecord {
+  std::string name;
+  pid_t init_pid = 0;
+  unsigned long long init_start = 0;
+  std::array<model::NsSlot, 8> ns{};
+  friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;
+};
+
+std::string encode_record(const ContainerRecord& record);
+// EINVAL on anything malformed.
+Result<ContainerRecord> decode_record(std::string_view text);
+
+ContainerRecord record_of(const model::Container& c);
+
+// "c17" <-> 17
+std::string cgroup_name_of(model::ContainerId id);
+Result<model::ContainerId> id_of_cgroup_name(std::string_view name);
+
+}  // namespace containerfs::state

@@ -1,0 +1,41 @@
+// Daemon log: stderr in the foreground, syslog otherwise. Every refusal is
+// logged with its reason.
+#pragma once
+
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace containerfs::log {
+
+enum class Level { debug, info, warning, error };
+
+void to_syslog(bool enabled);
+void set_debug(bool enabled);
+void write(Level level, std::string_view message);
+
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::info, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::warning, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::error, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::debug, fmt::format(f, std::forward<Args>(args)...));
+}
+
+// Logs a refused request and returns its errno, for `return refuse(...)`.
+template <typename... Args>
+int refuse(int err, fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::info, fmt::format("refused ({}): {}", err, fmt::format(f, std::forward<Args>(args)...)));
+  return err;
+}
+
+}  // namespace containerfs::log

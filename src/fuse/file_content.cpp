@@ -1,0 +1,136 @@
+// What reading a container file returns, and what writing one does.
+#include <signal.h>
+#include <sys/syscall.h>
+
+#include <charconv>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/fuse/tasks_write.hpp"
+#include "containerfs/kernel/process.hpp"
+#include "containerfs/util/file_io.hpp"
+#include "containerfs/util/log.hpp"
+
+namespace containerfs::fuse {
+
+using model::FileKind;
+
+bool is_readable(FileKind kind) { return kind != FileKind::kill; }
+
+bool is_writable(FileKind kind) {
+  switch (kind) {
+    case FileKind::tasks:
+    case FileKind::hostname:
+    case FileKind::uid_map:
+    case FileKind::gid_map:
+    case FileKind::freeze:
+    case FileKind::kill: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+Result<std::string> pid_lines(const std::vector<pid_t>& pids, pid_t reader) {
+  std::string out;
+  for (pid_t pid : pids) {
+    auto seen = kernel::pid_as_seen_by(pid, reader);
+    if (!seen || !*seen) continue;  // exited meanwhile, or invisible to the reader
+    out += fmt::format("{}\n", **seen);
+  }
+  return out;
+}
+
+Result<std::string> events_text(Filesystem& fs, model::ContainerId id) {
+  auto raw = fs.containers->read_cgroup_file(id, "cgroup.events");
+  if (!raw) return fail(raw.error());
+  bool populated = raw->find("populated 1") != std::string::npos;
+  bool frozen = raw->find("frozen 1") != std::string::npos;
+  return fmt::format("populated {}\nfrozen {}\n", populated ? 1 : 0, frozen ? 1 : 0);
+}
+
+// "1\n" -> true; anything else than 0 or 1 -> EINVAL.
+Result<bool> parse_bool(std::string_view data) {
+  while (!data.empty() && (data.back() == '\n' || data.back() == ' ')) data.remove_suffix(1);
+  if (data == "1") return true;
+  if (data == "0") return false;
+  return fail(EINVAL);
+}
+
+// Every member but the init: a kill file must leave the container usable.
+Status kill_members(Filesystem& fs, model::ContainerId id) {
+  for (int round = 0; round < 100; ++round) {
+    auto pids = fs.containers->members(id);
+    if (!pids) return fail(pids.error());
+    if (pids->empty()) return {};
+    for (pid_t pid : *pids) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return fail(EBUSY);
+}
+
+}  // namespace
+
+Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
+  auto c = existing(fs, node);
+  if (!c) return fail(c.error());
+  switch (node.kind) {
+    case FileKind::tasks: {
+      auto pids = fs.containers->members(node.id);
+      if (!pids) return fail(pids.error());
+      return pid_lines(*pids, reader);
+    }
+    case FileKind::init: return pid_lines({c->init_pid}, reader);
+    case FileKind::hostname: {
+      auto name = kernel::read_hostname(c->init_pid);
+      if (!name) return fail(name.error());
+      return *name + "\n";
+    }
+    case FileKind::uid_map: return read_file(fmt::format("/proc/{}/uid_map", c->init_pid));
+    case FileKind::gid_map: return read_file(fmt::format("/proc/{}/gid_map", c->init_pid));
+    case FileKind::freeze: return fs.containers->read_cgroup_file(node.id, "cgroup.freeze");
+    case FileKind::events: return events_text(fs, node.id);
+    default: return fail(EINVAL);
+  }
+}
+
+Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string_view data) {
+  auto c = existing(fs, node);
+  if (!c) return fail(c.error());
+  switch (node.kind) {
+    case FileKind::tasks: return write_tasks(fs, req, node.id, data);
+    case FileKind::hostname: {
+      std::string_view name = data;
+      if (name.ends_with('\n')) name.remove_suffix(1);
+      if (name.empty() || name.find('\n') != std::string_view::npos)
+        return fail(log::refuse(EINVAL, "hostname of {}: not one line", c->name));
+      if (auto ok = kernel::write_hostname(c->init_pid, name); !ok) return fail(ok.error());
+      return data.size();
+    }
+    case FileKind::uid_map:
+    case FileKind::gid_map: {
+      auto file = fmt::format("/proc/{}/{}", c->init_pid, model::file_name(node.kind));
+      if (auto ok = write_file_at(AT_FDCWD, file, data); !ok)
+        return fail(log::refuse(ok.error(), "{} of {}: the kernel refused it", file, c->name));
+      return data.size();
+    }
+    case FileKind::freeze: {
+      auto on = parse_bool(data);
+      if (!on) return fail(log::refuse(EINVAL, "freeze of {}: write 0 or 1", c->name));
+      if (auto ok = fs.containers->write_cgroup_file(node.id, "cgroup.freeze", *on ? "1" : "0"); !ok)
+        return fail(ok.error());
+      return data.size();
+    }
+    case FileKind::kill: {
+      auto on = parse_bool(data);
+      if (!on || !*on) return fail(log::refuse(EINVAL, "kill of {}: write 1", c->name));
+      if (auto ok = kill_members(fs, node.id); !ok) return fail(ok.error());
+      return data.size();
+    }
+    default: return fail(EACCES);
+  }
+}
+
+}  // namespace containerfs::fuse

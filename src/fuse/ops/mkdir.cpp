@@ -1,0 +1,14 @@
+#include "containerfs/fuse/filesystem.hpp"
+
+namespace containerfs::fuse {
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t) {
+  auto& fs = filesystem(req);
+  auto dir = container_dir(parent);
+  if (!dir) return (void)fuse_reply_err(req, dir.error());
+  auto id = fs.containers->create(*dir, name);
+  if (!id) return (void)fuse_reply_err(req, id.error());
+  reply_entry(req, fs, Node{*id, model::FileKind::directory});
+}
+
+}  // namespace containerfs::fuse

@@ -1,0 +1,22 @@
+#include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/util/log.hpp"
+
+namespace containerfs::fuse {
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+  auto& fs = filesystem(req);
+  auto from = container_dir(parent);
+  auto to = container_dir(newparent);
+  if (!from) return (void)fuse_reply_err(req, from.error());
+  if (!to) return (void)fuse_reply_err(req, to.error());
+  if (auto kind = model::file_kind_from_name(name)) {
+    auto exists = existing(fs, Node{*from, *kind});
+    if (!exists) return (void)fuse_reply_err(req, ENOENT);
+    return (void)fuse_reply_err(req, log::refuse(EPERM, "rename {}: a container's files stay put", name));
+  }
+  auto renamed = fs.containers->rename(*from, name, *to, newname, flags);
+  fuse_reply_err(req, renamed ? 0 : renamed.error());
+}
+
+}  // namespace containerfs::fuse

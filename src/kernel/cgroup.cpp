@@ -1,0 +1,175 @@
+#include "containerfs/kernel/cgroup.hpp"
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/xattr.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "containerfs/util/file_io.hpp"
+
+namespace containerfs::kernel {
+
+namespace {
+
+constexpr const char* kRecordXattr = "trusted.containerfs";
+
+Status check_cgroup2(int fd) {
+  struct statfs sfs {};
+  if (::fstatfs(fd, &sfs) != 0) return fail_errno();
+  if (sfs.f_type != CGROUP2_SUPER_MAGIC) return fail(EINVAL);
+  return {};
+}
+
+}  // namespace
+
+Result<Cgroup> Cgroup::open(const std::string& path) {
+  auto fd = open_at(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
+  if (!fd) return fail(fd.error());
+  if (auto ok = check_cgroup2(fd->get()); !ok) return fail(ok.error());
+  return Cgroup(std::move(*fd), path);
+}
+
+Result<Cgroup> Cgroup::open_or_create(const std::string& path) {
+  auto existing = open(path);
+  if (existing || existing.error() != ENOENT) return existing;
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return fail(ENOENT);
+  auto parent = open_or_create(path.substr(0, slash));
+  if (!parent) return fail(parent.error());
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno();
+  return open(path);
+}
+
+Result<Cgroup> Cgroup::create_child(const std::string& name) const {
+  if (::mkdirat(fd(), name.c_str(), 0755) != 0) return fail_errno();
+  return open_child(name);
+}
+
+Result<Cgroup> Cgroup::open_child(const std::string& name) const {
+  auto fd = open_at(this->fd(), name, O_RDONLY | O_DIRECTORY);
+  if (!fd) return fail(fd.error());
+  return Cgroup(std::move(*fd), path_ + "/" + name);
+}
+
+Result<std::vector<std::string>> Cgroup::children() const {
+  auto dup = open_at(fd(), ".", O_RDONLY | O_DIRECTORY);
+  if (!dup) return fail(dup.error());
+  DIR* dir = ::fdopendir(dup->get());
+  if (!dir) return fail_errno();
+  dup->release();
+  std::vector<std::string> names;
+  while (auto* ent = ::readdir(dir)) {
+    std::string_view n = ent->d_name;
+    if (ent->d_type == DT_DIR && n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(dir);
+  return names;
+}
+
+Status Cgroup::lock_exclusive() const {
+  if (::flock(fd(), LOCK_EX | LOCK_NB) != 0) return fail_errno();
+  return {};
+}
+
+Result<std::vector<pid_t>> Cgroup::procs() const {
+  auto text = read("cgroup.procs");
+  if (!text) return fail(text.error());
+  std::vector<pid_t> pids;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    auto nl = text->find('\n', pos);
+    if (nl == std::string::npos) nl = text->size();
+    if (nl > pos) pids.push_back(static_cast<pid_t>(std::stol(text->substr(pos, nl - pos))));
+    pos = nl + 1;
+  }
+  return pids;
+}
+
+Status Cgroup::move_process(pid_t pid) const { return write("cgroup.procs", fmt::format("{}", pid)); }
+
+Status Cgroup::kill_all() const { return write("cgroup.kill", "1"); }
+
+Result<bool> Cgroup::populated() const {
+  auto text = read("cgroup.events");
+  if (!text) return fail(text.error());
+  return text->find("populated 1") != std::string::npos;
+}
+
+Status Cgroup::wait_empty(std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto events = open_at(fd(), "cgroup.events", O_RDONLY);
+  if (!events) return fail(events.error());
+  for (;;) {
+    auto text = read_fd(events->get());
+    if (!text) return fail(text.error());
+    if (text->find("populated 0") != std::string::npos) return {};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return fail(EBUSY);
+    // kernfs wakes pollers of cgroup.events with POLLPRI on every change;
+    // the short cap guards against a change slipping in before poll().
+    pollfd pfd{events->get(), POLLPRI, 0};
+    ::poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), 50)));
+  }
+}
+
+Status Cgroup::remove_child(const std::string& name, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, decltype(pause)(20000))) {
+    if (::unlinkat(fd(), name.c_str(), AT_REMOVEDIR) == 0) return {};
+    if (errno != EBUSY) return fail_errno();
+    if (std::chrono::steady_clock::now() >= deadline) return fail(EBUSY);
+    std::this_thread::sleep_for(pause);
+  }
+}
+
+Result<std::string> Cgroup::read(const std::string& file) const { return read_file_at(fd(), file); }
+
+Status Cgroup::write(const std::string& file, std::string_view text) const {
+  return write_file_at(fd(), file, text);
+}
+
+Result<std::string> Cgroup::get_record() const {
+  std::string buf(4096, '\0');
+  for (;;) {
+    ssize_t n = ::fgetxattr(fd(), kRecordXattr, buf.data(), buf.size());
+    if (n >= 0) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+    if (errno != ERANGE) return fail_errno();
+    buf.resize(buf.size() * 4);
+  }
+}
+
+Status Cgroup::set_record(std::string_view record) const {
+  if (::fsetxattr(fd(), kRecordXattr, record.data(), record.size(), 0) != 0) return fail_errno();
+  return {};
+}
+
+Result<std::string> parse_proc_cgroup(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    auto line = text.substr(pos, nl - pos);
+    if (line.starts_with("0::")) return std::string(line.substr(3));
+    pos = nl + 1;
+  }
+  return fail(ENOENT);
+}
+
+Result<std::string> cgroup_of_process(pid_t pid) {
+  auto text = read_file(fmt::format("/proc/{}/cgroup", pid));
+  if (!text) return fail(text.error());
+  return parse_proc_cgroup(*text);
+}
+
+}  // namespace containerfs::kernel

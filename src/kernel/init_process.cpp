@@ -1,0 +1,288 @@
+#include "containerfs/kernel/init_process.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/kernel/reaper.hpp"
+#include "containerfs/util/file_io.hpp"
+
+namespace containerfs::kernel {
+
+namespace {
+
+// Everything the child needs, prepared by the parent: the child shares the
+// parent's memory (CLONE_VM) and may only make system calls.
+struct ChildPlan {
+  int cgroup_procs_fd = -1;
+  std::array<int, 8> join_fds{};  // parent container's namespaces, user first
+  std::array<int, 8> join_types{};
+  int join_count = 0;
+  int unshare_flags = 0;
+  bool fresh_mount = false;
+  bool double_fork = false;  // pid 1 must be a grandchild (user namespace)
+  int status_sock = -1;      // SEQPACKET: an errno, or the grandchild's pidfd
+  const char* hostname = nullptr;
+  size_t hostname_len = 0;
+  std::vector<const char*> detach;
+  const char* init_path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  int error = 0;  // set by a CLONE_VM child that failed
+};
+
+[[noreturn]] void child_fail(ChildPlan* plan, int err) {
+  plan->error = err;
+  if (plan->status_sock >= 0) (void)!::send(plan->status_sock, &err, sizeof err, MSG_NOSIGNAL);
+  ::_exit(127);
+}
+
+// Hands the grandchild's pidfd to the daemon: its pid number means nothing
+// outside the pid namespace the intermediate lives in.
+void send_pidfd(int sock, int pidfd) {
+  int ok = 0;
+  iovec iov{&ok, sizeof ok};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &pidfd, sizeof pidfd);
+  (void)!::sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+// One status message: an errno (>0), or 0 with a pidfd; 0 bytes = all
+// writers gone (exec succeeded).
+Result<int> receive_status(int sock, UniqueFd* pidfd) {
+  int value = 0;
+  iovec iov{&value, sizeof value};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail_errno();
+  if (n == 0) return -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && pidfd) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      pidfd->reset(fd);
+    }
+  }
+  return value;
+}
+
+// The pid of a pidfd as the daemon's pid namespace sees it.
+Result<pid_t> pid_of_pidfd(int pidfd) {
+  auto text = read_file(fmt::format("/proc/self/fdinfo/{}", pidfd));
+  if (!text) return fail(text.error());
+  auto pos = text->find("\nPid:");
+  if (pos == std::string::npos) return fail(EIO);
+  pid_t pid = static_cast<pid_t>(std::strtol(text->c_str() + pos + 5, nullptr, 10));
+  if (pid <= 0) return fail(ESRCH);
+  return pid;
+}
+
+[[noreturn]] void become_init(ChildPlan* plan) {
+  if (plan->fresh_mount) {
+    // As unshare(1): nothing done inside leaks out through propagation.
+    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+    for (const char* m : plan->detach) ::umount2(m, MNT_DETACH);
+  }
+  if (plan->hostname && ::sethostname(plan->hostname, plan->hostname_len) != 0)
+    child_fail(plan, errno);
+  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  ::execve(plan->init_path, plan->argv, plan->envp);
+  child_fail(plan, errno);
+}
+
+int child_main(void* arg) {
+  auto* plan = static_cast<ChildPlan*>(arg);
+  if (::write(plan->cgroup_procs_fd, "0", 1) != 1) child_fail(plan, errno);
+  for (int i = 0; i < plan->join_count; ++i)
+    if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
+  if (plan->unshare_flags && ::unshare(plan->unshare_flags) != 0) child_fail(plan, errno);
+  if (!plan->double_fork) become_init(plan);
+  pid_t grandchild = ::fork();
+  if (grandchild < 0) child_fail(plan, errno);
+  if (grandchild == 0) become_init(plan);
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, grandchild, 0));
+  if (pidfd < 0) child_fail(plan, errno);
+  send_pidfd(plan->status_sock, pidfd);
+  ::_exit(0);
+}
+
+// Joins the pid namespace of `init` for children of this thread only, and
+// goes back to the daemon's own on destruction.
+class PidNsForChildren {
+ public:
+  static Result<PidNsForChildren> enter(pid_t init) {
+    PidNsForChildren guard;
+    auto home = open_at(AT_FDCWD, "/proc/thread-self/ns/pid", O_RDONLY);
+    if (!home) return fail(home.error());
+    auto target = open_at(AT_FDCWD, ns_proc_path(init, NsKind::pid), O_RDONLY);
+    if (!target) return fail(target.error());
+    if (::setns(target->get(), CLONE_NEWPID) != 0) return fail_errno();
+    guard.home_ = std::move(*home);
+    return guard;
+  }
+  PidNsForChildren() = default;
+  PidNsForChildren(PidNsForChildren&&) = default;
+  ~PidNsForChildren() {
+    if (home_) ::setns(home_.get(), CLONE_NEWPID);
+  }
+
+ private:
+  UniqueFd home_;
+};
+
+}  // namespace
+
+Result<InitProcess> spawn_init(const InitSpec& spec) {
+  ChildPlan plan;
+  auto procs = open_at(spec.cgroup->fd(), "cgroup.procs", O_WRONLY);
+  if (!procs) return fail(procs.error());
+  plan.cgroup_procs_fd = procs->get();
+
+  // Kinds not fresh come from the parent container; the user namespace is
+  // joined first so that the others are joined with its capabilities.
+  std::vector<UniqueFd> join_fds;
+  bool joins_user = false;
+  if (spec.parent_init > 0) {
+    std::array<NsKind, 7> order = {NsKind::user,  NsKind::mount,  NsKind::network, NsKind::uts,
+                                   NsKind::ipc,   NsKind::cgroup, NsKind::time};
+    for (NsKind kind : order) {
+      int flag = ns_clone_flag(kind);
+      if (spec.fresh & flag) continue;
+      auto mine = ns_id_of_path(fmt::format("/proc/{}/ns/{}", ::getpid(), ns_proc_name(kind)));
+      auto theirs = ns_id_of_path(ns_proc_path(spec.parent_init, kind));
+      if (!theirs) return fail(theirs.error());
+      if (mine && *mine == *theirs) continue;
+      auto fd = open_at(AT_FDCWD, ns_proc_path(spec.parent_init, kind), O_RDONLY);
+      if (!fd) return fail(fd.error());
+      plan.join_fds[plan.join_count] = fd->get();
+      plan.join_types[plan.join_count] = flag;
+      ++plan.join_count;
+      if (kind == NsKind::user) joins_user = true;
+      join_fds.push_back(std::move(*fd));
+    }
+  }
+
+  bool fresh_user = spec.fresh & CLONE_NEWUSER;
+  // A new pid namespace is made a child of the creator's *active* one
+  // (setns only changes the one for children), so a nested container's init
+  // is made by an intermediate born in the parent container.
+  bool nested_pid = spec.parent_init > 0 && (spec.fresh & CLONE_NEWPID);
+  plan.double_fork = fresh_user || joins_user || nested_pid;
+  int clone_flags = CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  if (plan.double_fork) {
+    // A user namespace cannot be joined or created by a process sharing
+    // its memory; the pid namespace then comes from unshare, and pid 1 is
+    // the grandchild.
+    plan.unshare_flags = spec.fresh;
+  } else {
+    clone_flags |= CLONE_VM | (spec.fresh & CLONE_NEWPID);
+    plan.unshare_flags = spec.fresh & ~CLONE_NEWPID;
+  }
+  plan.fresh_mount = spec.fresh & CLONE_NEWNS;
+  if (spec.fresh & CLONE_NEWUTS) {
+    plan.hostname = spec.hostname.c_str();
+    plan.hostname_len = spec.hostname.size();
+  }
+  for (auto& m : spec.detach_mounts) plan.detach.push_back(m.c_str());
+
+  UniqueFd status_read, status_write;
+  if (plan.double_fork) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno();
+    status_read.reset(sv[0]);
+    status_write.reset(sv[1]);
+    plan.status_sock = sv[1];
+  }
+
+  std::string argv0 = "containerfs-init";
+  char* argv[] = {argv0.data(), nullptr};
+  char* envp[] = {nullptr};
+  plan.init_path = spec.init_path.c_str();
+  plan.argv = argv;
+  plan.envp = envp;
+
+  std::optional<PidNsForChildren> pid_guard;
+  if (spec.parent_init > 0) {
+    auto guard = PidNsForChildren::enter(spec.parent_init);
+    if (!guard) return fail(guard.error());
+    pid_guard.emplace(std::move(*guard));
+  }
+
+  constexpr size_t kStack = 64 * 1024;
+  auto stack = std::make_unique<char[]>(kStack);
+  int pidfd = -1;
+  pid_t pid = ::clone(child_main, stack.get() + kStack, clone_flags, &plan, &pidfd);
+  if (pid < 0) return fail_errno();
+  pid_guard.reset();
+  InitProcess init{pid, UniqueFd(pidfd)};
+
+  if (!plan.double_fork) {
+    if (plan.error) {
+      // CLONE_VFORK: the failed child has already exited; reap it here.
+      (void)reap_pidfd(init.pidfd.get(), true);
+      return fail(plan.error);
+    }
+    return init;
+  }
+  // The intermediate has exited (CLONE_VFORK returns when it does).
+  if (auto reaped = reap_pidfd(init.pidfd.get(), true); !reaped) return fail(reaped.error());
+  status_write.reset();
+  UniqueFd grandchild;
+  auto first = receive_status(status_read.get(), &grandchild);
+  if (!first) return fail(first.error());
+  if (*first > 0) return fail(*first);
+  if (*first < 0 || !grandchild) return fail(EIO);
+  // EOF once the grandchild has exec'd; an errno if it failed before.
+  auto second = receive_status(status_read.get(), nullptr);
+  if (!second) return fail(second.error());
+  if (*second > 0) return fail(*second);
+  auto gpid = pid_of_pidfd(grandchild.get());
+  if (!gpid) return fail(gpid.error());
+  return InitProcess{*gpid, std::move(grandchild)};
+}
+
+Result<unsigned long long> process_start_time(pid_t pid) {
+  auto text = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!text) return fail(text.error());
+  auto close = text->rfind(')');
+  if (close == std::string::npos) return fail(EINVAL);
+  // Fields after "comm)": state is field 3; starttime is field 22.
+  size_t pos = close + 2;
+  for (int field = 3; field < 22; ++field) {
+    pos = text->find(' ', pos);
+    if (pos == std::string::npos) return fail(EINVAL);
+    ++pos;
+  }
+  return std::strtoull(text->c_str() + pos, nullptr, 10);
+}
+
+}  // namespace containerfs::kernel

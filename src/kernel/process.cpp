@@ -1,0 +1,142 @@
+#include "containerfs/kernel/process.hpp"
+
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/util/file_io.hpp"
+
+namespace containerfs::kernel {
+
+Result<std::string> status_field(pid_t pid, std::string_view field) {
+  auto text = read_file(fmt::format("/proc/{}/status", pid));
+  if (!text) return fail(text.error());
+  std::string key = fmt::format("\n{}:", field);
+  auto pos = text->find(key);
+  if (pos == std::string::npos) {
+    if (!text->starts_with(key.substr(1))) return fail(ENOENT);
+    pos = 0;
+  } else {
+    pos += 1;
+  }
+  pos += key.size() - 1;
+  auto end = text->find('\n', pos);
+  auto value = text->substr(pos, end - pos);
+  auto first = value.find_first_not_of(" \t");
+  return first == std::string::npos ? std::string() : value.substr(first);
+}
+
+Result<std::vector<pid_t>> parse_ns_pids(std::string_view text) {
+  auto pos = text.find("NSpid:");
+  if (pos == std::string_view::npos) return fail(ENOENT);
+  auto end = text.find('\n', pos);
+  auto line = text.substr(pos + 6, end == std::string_view::npos ? std::string_view::npos : end - pos - 6);
+  std::vector<pid_t> pids;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    if (i == line.size()) break;
+    pid_t value = 0;
+    auto [p, ec] = std::from_chars(line.data() + i, line.data() + line.size(), value);
+    if (ec != std::errc() || value <= 0) return fail(EINVAL);
+    pids.push_back(value);
+    i = static_cast<size_t>(p - line.data());
+  }
+  if (pids.empty()) return fail(EINVAL);
+  return pids;
+}
+
+Result<std::vector<pid_t>> ns_pids(pid_t pid) {
+  auto text = read_file(fmt::format("/proc/{}/status", pid));
+  if (!text) return fail(text.error());
+  return parse_ns_pids(*text);
+}
+
+Result<pid_t> tgid_of(pid_t tid) {
+  auto value = status_field(tid, "Tgid");
+  if (!value) return fail(value.error());
+  pid_t pid = 0;
+  auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), pid);
+  if (ec != std::errc()) return fail(EINVAL);
+  return pid;
+}
+
+Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader) {
+  auto reader_ns = ns_id_of_path(ns_proc_path(reader, NsKind::pid));
+  auto own_ns = ns_id_of_path("/proc/self/ns/pid");
+  if (!reader_ns) return fail(reader_ns.error());
+  if (own_ns && *own_ns == *reader_ns) return std::optional<pid_t>(pid);
+  auto reader_levels = ns_pids(reader);
+  auto target_levels = ns_pids(pid);
+  if (!reader_levels) return fail(reader_levels.error());
+  if (!target_levels) return fail(target_levels.error());
+  size_t level = reader_levels->size();
+  if (target_levels->size() < level) return std::optional<pid_t>();
+  // Same depth is not enough: walk the target's pid namespace up to the
+  // reader's depth and compare identities.
+  auto fd = open_at(AT_FDCWD, ns_proc_path(pid, NsKind::pid), O_RDONLY);
+  if (!fd) return fail(fd.error());
+  UniqueFd cur = std::move(*fd);
+  for (size_t up = target_levels->size() - level; up > 0; --up) {
+    int parent = ::ioctl(cur.get(), NS_GET_PARENT);
+    if (parent < 0) return std::optional<pid_t>();
+    cur.reset(parent);
+  }
+  auto id = ns_id_of_fd(cur.get());
+  if (!id) return fail(id.error());
+  if (!(*id == *reader_ns)) return std::optional<pid_t>();
+  return std::optional<pid_t>((*target_levels)[level - 1]);
+}
+
+namespace {
+
+// Enters the uts namespace of `holder` on this thread; back on destruction.
+class UtsVisit {
+ public:
+  static Result<UtsVisit> enter(pid_t holder) {
+    auto home = open_at(AT_FDCWD, "/proc/thread-self/ns/uts", O_RDONLY);
+    if (!home) return fail(home.error());
+    auto target = open_at(AT_FDCWD, ns_proc_path(holder, NsKind::uts), O_RDONLY);
+    if (!target) return fail(target.error());
+    if (::setns(target->get(), CLONE_NEWUTS) != 0) return fail_errno();
+    UtsVisit v;
+    v.home_ = std::move(*home);
+    return v;
+  }
+  UtsVisit() = default;
+  UtsVisit(UtsVisit&&) = default;
+  ~UtsVisit() {
+    if (home_) ::setns(home_.get(), CLONE_NEWUTS);
+  }
+
+ private:
+  UniqueFd home_;
+};
+
+}  // namespace
+
+Result<std::string> read_hostname(pid_t holder) {
+  auto visit = UtsVisit::enter(holder);
+  if (!visit) return fail(visit.error());
+  struct utsname u {};
+  if (::uname(&u) != 0) return fail_errno();
+  return std::string(u.nodename);
+}
+
+Status write_hostname(pid_t holder, std::string_view name) {
+  if (name.size() > 64) return fail(EINVAL);
+  auto visit = UtsVisit::enter(holder);
+  if (!visit) return fail(visit.error());
+  if (::sethostname(name.data(), name.size()) != 0) return fail_errno();
+  return {};
+}
+
+}  // namespace containerfs::kernel

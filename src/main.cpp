@@ -1,0 +1,198 @@
+// containerfs [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]
+//
+// Exit codes follow libfuse's fuse_main(): 1 bad arguments, 2 no mount
+// point, 3 set-up failed (including: no cgroup v2, another daemon owns the
+// cgroup directory), 4 mount failed, 5 daemonize failed, 6 signal handlers,
+// 7 the session loop failed.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <boost/filesystem.hpp>
+#include <fmt/format.h>
+
+#include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/kernel/mountinfo.hpp"
+#include "containerfs/kernel/reaper.hpp"
+#include "containerfs/model/containers.hpp"
+#include "containerfs/options.hpp"
+#include "containerfs/util/log.hpp"
+
+#ifndef CONTAINERFS_LIBEXECDIR
+#define CONTAINERFS_LIBEXECDIR "/usr/local/libexec"
+#endif
+#ifndef CONTAINERFS_VERSION
+#define CONTAINERFS_VERSION "0"
+#endif
+
+namespace {
+
+using namespace containerfs;
+
+struct ParseState {
+  Options options;
+  std::vector<std::string> positional;
+  bool bad = false;
+};
+
+int process_option(void* data, const char* arg, int key, fuse_args*) {
+  auto* st = static_cast<ParseState*>(data);
+  if (key == FUSE_OPT_KEY_NONOPT) {
+    st->positional.emplace_back(arg);
+    return 0;  // put back below: the last one is the mount point
+  }
+  if (key == FUSE_OPT_KEY_OPT) {
+    auto ours = apply_option(st->options, arg);
+    if (!ours) {
+      fmt::print(stderr, "containerfs: invalid option: {}\n", arg);
+      st->bad = true;
+      return 0;
+    }
+    return *ours ? 0 : 1;
+  }
+  return 1;
+}
+
+void usage(const char* prog) {
+  fmt::print(
+      "usage: {} [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]\n\n"
+      "containerfs options:\n"
+      "    -o cgroup=DIR          cgroup v2 directory the daemon owns\n"
+      "                           (default: <cgroup2 mount>/containerfs)\n"
+      "    -o namespaces=LIST     namespaces a new container gets fresh\n"
+      "                           (default: network,uts,ipc,pid,mount,cgroup)\n"
+      "    -o state=DIR           state directory (default: /run/containerfs)\n\n",
+      prog);
+}
+
+std::string find_init_program() {
+  boost::system::error_code ec;
+  auto exe = boost::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto beside = exe.parent_path() / "containerfs-init";
+    if (::access(beside.c_str(), X_OK) == 0) return beside.string();
+  }
+  return std::string(CONTAINERFS_LIBEXECDIR) + "/containerfs-init";
+}
+
+// The cgroup directory the daemon owns, and its path below the cgroup2 mount.
+Result<std::pair<kernel::Cgroup, std::string>> open_root_cgroup(const Options& options) {
+  auto mountinfo = kernel::read_own_mountinfo();
+  if (!mountinfo) return fail(mountinfo.error());
+  auto mount = kernel::find_cgroup2_mount(*mountinfo);
+  if (!mount) {
+    log::error("no cgroup v2 mount found in /proc/self/mountinfo");
+    return fail(mount.error());
+  }
+  std::string dir = options.cgroup.empty() ? *mount + "/containerfs" : options.cgroup;
+  if (!dir.starts_with(*mount + "/")) {
+    log::error("cgroup={} is not below the cgroup v2 mount {}", dir, *mount);
+    return fail(EINVAL);
+  }
+  auto cgroup = kernel::Cgroup::open_or_create(dir);
+  if (!cgroup) {
+    log::error("cannot open cgroup directory {}: {}", dir, std::strerror(cgroup.error()));
+    return fail(cgroup.error());
+  }
+  if (auto locked = cgroup->lock_exclusive(); !locked) {
+    log::error("another containerfs daemon owns {}", dir);
+    return fail(locked.error());
+  }
+  std::string relative = dir.substr(mount->size());
+  return std::make_pair(std::move(*cgroup), relative);
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  kernel::Reaper::prepare_process();
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  ParseState parsed;
+  parsed.options.namespaces = default_namespaces();
+  if (fuse_opt_parse(&args, &parsed, nullptr, process_option) != 0 || parsed.bad) return 1;
+  if (parsed.positional.size() > 2) {
+    fmt::print(stderr, "containerfs: too many arguments\n");
+    return 1;
+  }
+  if (parsed.positional.size() == 2) parsed.options.source = parsed.positional[0];
+  if (!parsed.positional.empty()) fuse_opt_add_arg(&args, parsed.positional.back().c_str());
+  fuse_opt_add_arg(&args, "-osubtype=containerfs");
+  fuse_opt_add_arg(&args, fmt::format("-ofsname={}", parsed.options.source).c_str());
+  fuse_opt_add_arg(&args, "-odefault_permissions");
+
+  fuse_cmdline_opts cmd{};
+  if (fuse_parse_cmdline(&args, &cmd) != 0) return 1;
+  std::unique_ptr<char, decltype(&free)> mountpoint(cmd.mountpoint, free);
+  if (cmd.show_help) {
+    usage(argv[0]);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+    return 0;
+  }
+  if (cmd.show_version) {
+    fmt::print("containerfs version {}\n", CONTAINERFS_VERSION);
+    fuse_lowlevel_version();
+    return 0;
+  }
+  if (!cmd.mountpoint) {
+    usage(argv[0]);
+    return 2;
+  }
+  if (::geteuid() != 0) {
+    fmt::print(stderr, "containerfs: must run as root\n");
+    return 3;
+  }
+  log::set_debug(cmd.debug);
+
+  auto root = open_root_cgroup(parsed.options);
+  if (!root) return 3;
+  boost::system::error_code state_ec;
+  boost::filesystem::create_directories(parsed.options.state, state_ec);
+  if (state_ec) {
+    log::error("cannot create state directory {}: {}", parsed.options.state, state_ec.message());
+    return 3;
+  }
+
+  fuse::Filesystem fs;
+  auto ops = fuse::make_operations();
+  std::unique_ptr<fuse_session, decltype(&fuse_session_destroy)> session(
+      fuse_session_new(&args, &ops, sizeof ops, &fs), fuse_session_destroy);
+  fuse_opt_free_args(&args);
+  if (!session) return 3;
+  if (fuse_set_signal_handlers(session.get()) != 0) return 6;
+  if (fuse_session_mount(session.get(), cmd.mountpoint) != 0) return 4;
+  if (fuse_daemonize(cmd.foreground) != 0) return 5;
+  log::to_syslog(!cmd.foreground);
+
+  // Threads start only now: fuse_daemonize forks.
+  model::Config config;
+  config.root = std::move(root->first);
+  config.root_cgroup_path = root->second;
+  config.fresh_namespaces = parsed.options.namespaces;
+  config.init_path = find_init_program();
+  auto containers = std::make_unique<model::Containers>(std::move(config));
+  if (auto loaded = containers->load(); !loaded)
+    log::error("rebuilding the tree failed: errno {}", loaded.error());
+  fs.containers = containers.get();
+  log::info("mounted at {} ({} containers)", cmd.mountpoint, containers->size());
+
+  int rc;
+  if (cmd.singlethread) {
+    rc = fuse_session_loop(session.get());
+  } else {
+    fuse_loop_config* loop = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+    fuse_loop_cfg_set_max_threads(loop, cmd.max_threads ? cmd.max_threads : 64);
+    if (cmd.max_idle_threads != UINT_MAX) fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+    rc = fuse_session_loop_mt(session.get(), loop);
+    fuse_loop_cfg_destroy(loop);
+  }
+  fuse_session_unmount(session.get());
+  fuse_remove_signal_handlers(session.get());
+  log::info("unmounted; containers stay (mount again to manage them)");
+  return rc == 0 ? 0 : 7;
+}

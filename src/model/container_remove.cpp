@@ -1,0 +1,43 @@
+// rmdir: kill every member (cgroup.kill), wait, remove the cgroup. The
+// namespaces go with their last process.
+#include "containerfs/model/containers.hpp"
+#include "containerfs/util/log.hpp"
+
+namespace containerfs::model {
+
+Status Containers::remove(ContainerId parent_id, std::string_view name) {
+  std::unique_lock lock(mutex_);
+  auto* parent = find(parent_id);
+  if (!parent) return fail(ENOENT);
+  auto it = parent->children.find(name);
+  if (it == parent->children.end()) return fail(ENOENT);
+  auto* c = find(it->second);
+  if (!c->children.empty())
+    return fail(log::refuse(ENOTEMPTY, "rmdir {}: it has child containers", name));
+  if (c->removing) return fail(log::refuse(EBUSY, "rmdir {}: already being removed", name));
+  c->removing = true;
+  ContainerId id = c->id;
+  std::string cgroup_name = c->cgroup_name;
+  auto cgroup = parent->cgroup.open_child(cgroup_name);
+  lock.unlock();
+
+  // Long waits happen without the lock; `removing` keeps the entry stable.
+  Status done;
+  if (!cgroup) done = fail(cgroup.error());
+  if (done) done = cgroup->kill_all();
+  if (done) done = cgroup->wait_empty(config_.teardown_timeout);
+  if (done) done = parent->cgroup.remove_child(cgroup_name, config_.teardown_timeout);
+
+  lock.lock();
+  c = find(id);
+  parent = find(parent_id);
+  if (!done) {
+    c->removing = false;
+    return fail(log::refuse(done.error(), "rmdir {}: teardown of cgroup {} failed", name, cgroup_name));
+  }
+  parent->children.erase(std::string(name));
+  by_id_.erase(id);
+  return {};
+}
+
+}  // namespace containerfs::model

@@ -1,0 +1,196 @@
+// Queries over the tree, and its construction.
+#include "containerfs/model/containers.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/state/record.hpp"
+#include "containerfs/util/log.hpp"
+
+namespace containerfs::model {
+
+Containers::Containers(Config config) : config_(std::move(config)) {
+  auto host = std::make_unique<Container>();
+  host->id = kHostId;
+  host->init_pid = ::getpid();
+  host->cgroup = std::move(config_.root);
+  by_id_[kHostId] = std::move(host);
+  reaper_ = std::make_unique<kernel::Reaper>([this](pid_t pid) { on_process_exit(pid); });
+}
+
+Containers::~Containers() { reaper_.reset(); }
+
+Container* Containers::find(ContainerId id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second.get();
+}
+
+size_t Containers::size() const {
+  std::lock_guard lock(mutex_);
+  return by_id_.size() - 1;
+}
+
+Result<ContainerView> Containers::get(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  return ContainerView{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing};
+}
+
+Result<ContainerId> Containers::child(ContainerId parent, std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto* p = find(parent);
+  if (!p) return fail(ENOENT);
+  auto it = p->children.find(name);
+  if (it == p->children.end()) return fail(ENOENT);
+  return it->second;
+}
+
+Result<std::vector<std::pair<std::string, ContainerId>>> Containers::children(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  return std::vector<std::pair<std::string, ContainerId>>(c->children.begin(), c->children.end());
+}
+
+Result<std::string> Containers::path_of(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string_view> parts;
+  for (auto* c = find(id); c && c->id != kHostId; c = find(c->parent)) parts.push_back(c->name);
+  if (!find(id)) return fail(ENOENT);
+  if (parts.empty()) return std::string(".");
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    if (!out.empty()) out += '/';
+    out += *it;
+  }
+  return out;
+}
+
+Result<std::string> Containers::cgroup_path_of(const Container& c) const {
+  std::string path;
+  for (auto* p = &c; p && p->id != kHostId; p = find(p->parent)) path = "/" + p->cgroup_name + path;
+  return config_.root_cgroup_path + path;
+}
+
+Result<ContainerId> Containers::container_of_process(pid_t pid) const {
+  auto cg = kernel::cgroup_of_process(pid);
+  if (!cg) return fail(cg.error());
+  std::string_view rest = *cg;
+  const std::string& root = config_.root_cgroup_path;
+  if (!rest.starts_with(root) || (rest.size() > root.size() && rest[root.size()] != '/'))
+    return kHostId;
+  rest.remove_prefix(root.size());
+  std::lock_guard lock(mutex_);
+  ContainerId found = kHostId;
+  // The deepest "c<id>" component that is one of ours.
+  while (!rest.empty()) {
+    rest.remove_prefix(1);
+    auto slash = rest.find('/');
+    auto part = rest.substr(0, slash);
+    auto id = state::id_of_cgroup_name(part);
+    if (!id || !find(*id)) break;
+    found = *id;
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+  }
+  return found;
+}
+
+Result<pid_t> Containers::ns_holder(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  return c->init_pid;
+}
+
+Result<std::string> Containers::ns_link(ContainerId id, kernel::NsKind kind) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  if (id == kHostId) return kernel::ns_proc_path(c->init_pid, kind);
+  const auto& slot = c->slot(kind);
+  switch (slot.origin) {
+    case NsOrigin::inherited: return fail(ENOENT);
+    case NsOrigin::own: return kernel::ns_proc_path(c->init_pid, kind);
+    case NsOrigin::shared:
+    case NsOrigin::adopted: return slot.link;
+  }
+  return fail(ENOENT);
+}
+
+namespace {
+
+std::vector<pid_t> all_processes() {
+  std::vector<pid_t> pids;
+  DIR* dir = ::opendir("/proc");
+  if (!dir) return pids;
+  while (auto* ent = ::readdir(dir)) {
+    pid_t pid = 0;
+    std::string_view name = ent->d_name;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec == std::errc() && end == name.data() + name.size()) pids.push_back(pid);
+  }
+  ::closedir(dir);
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+}  // namespace
+
+Result<std::vector<pid_t>> Containers::members(ContainerId id) const {
+  if (id == kHostId) {
+    std::vector<pid_t> out;
+    for (pid_t pid : all_processes()) {
+      auto cg = kernel::cgroup_of_process(pid);
+      if (!cg) continue;  // exited, or a kernel thread without cgroup v2 line
+      const std::string& root = config_.root_cgroup_path;
+      bool ours = cg->starts_with(root) && (cg->size() == root.size() || (*cg)[root.size()] == '/');
+      if (!ours) out.push_back(pid);
+    }
+    return out;
+  }
+  std::unique_lock lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  pid_t init = c->init_pid;
+  auto procs = c->cgroup.procs();
+  lock.unlock();
+  if (!procs) return fail(procs.error());
+  std::erase(*procs, init);
+  return *procs;
+}
+
+Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::string& file) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  return c->cgroup.read(file);
+}
+
+Status Containers::write_cgroup_file(ContainerId id, const std::string& file,
+                                     std::string_view text) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  return c->cgroup.write(file, text);
+}
+
+Status Containers::persist(const Container& c) const {
+  return c.cgroup.set_record(state::encode_record(state::record_of(c)));
+}
+
+void Containers::on_process_exit(pid_t pid) {
+  std::lock_guard lock(mutex_);
+  for (auto& [id, c] : by_id_) {
+    if (id != kHostId && c->init_pid == pid && !c->removing)
+      log::warn("init {} of container {} exited while the container exists", pid, c->name);
+  }
+}
+
+}  // namespace containerfs::model

@@ -1,0 +1,158 @@
+#include "containerfs/state/record.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace containerfs::state {
+
+namespace {
+
+constexpr std::string_view kMagic = "containerfs-record 1";
+
+// Names and links may hold any byte but NUL: escape the separators.
+std::string escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == ' ') out += "\\s";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+Result<std::string> unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (++i == s.size()) return fail(EINVAL);
+    switch (s[i]) {
+      case '\\': out.push_back('\\'); break;
+      case 'n': out.push_back('\n'); break;
+      case 's': out.push_back(' '); break;
+      default: return fail(EINVAL);
+    }
+  }
+  return out;
+}
+
+std::string_view origin_name(model::NsOrigin o) {
+  switch (o) {
+    case model::NsOrigin::inherited: return "inherited";
+    case model::NsOrigin::own: return "own";
+    case model::NsOrigin::shared: return "shared";
+    case model::NsOrigin::adopted: return "adopted";
+  }
+  return "inherited";
+}
+
+Result<model::NsOrigin> origin_of(std::string_view s) {
+  for (auto o : {model::NsOrigin::inherited, model::NsOrigin::own, model::NsOrigin::shared,
+                 model::NsOrigin::adopted})
+    if (origin_name(o) == s) return o;
+  return fail(EINVAL);
+}
+
+template <typename T>
+Result<T> number(std::string_view s) {
+  T value{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return fail(EINVAL);
+  return value;
+}
+
+std::vector<std::string_view> words(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos <= line.size()) {
+    auto sp = line.find(' ', pos);
+    if (sp == std::string_view::npos) sp = line.size();
+    out.push_back(line.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_record(const ContainerRecord& r) {
+  std::string out = fmt::format("{}\nname {}\ninit {} {}\n", kMagic, escape(r.name), r.init_pid,
+                                r.init_start);
+  for (auto kind : kernel::kAllNsKinds) {
+    const auto& slot = r.ns[static_cast<size_t>(kind)];
+    if (slot.origin == model::NsOrigin::inherited) continue;
+    out += fmt::format("ns {} {}", kernel::ns_file_name(kind), origin_name(slot.origin));
+    if (!slot.link.empty()) out += fmt::format(" {}", escape(slot.link));
+    out += '\n';
+  }
+  return out;
+}
+
+Result<ContainerRecord> decode_record(std::string_view text) {
+  ContainerRecord r;
+  bool magic = false, name = false, init = false;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!magic) {
+      if (line != kMagic) return fail(EINVAL);
+      magic = true;
+      continue;
+    }
+    auto w = words(line);
+    if (w[0] == "name" && w.size() == 2 && !name) {
+      auto n = unescape(w[1]);
+      if (!n || n->empty()) return fail(EINVAL);
+      r.name = *n;
+      name = true;
+    } else if (w[0] == "init" && w.size() == 3 && !init) {
+      auto pid = number<pid_t>(w[1]);
+      auto start = number<unsigned long long>(w[2]);
+      if (!pid || !start || *pid < 0) return fail(EINVAL);
+      r.init_pid = *pid;
+      r.init_start = *start;
+      init = true;
+    } else if (w[0] == "ns" && (w.size() == 3 || w.size() == 4)) {
+      auto kind = kernel::ns_kind_from_file_name(w[1]);
+      auto origin = origin_of(w[2]);
+      if (!kind || !origin || *origin == model::NsOrigin::inherited) return fail(EINVAL);
+      auto& slot = r.ns[static_cast<size_t>(*kind)];
+      if (slot.origin != model::NsOrigin::inherited) return fail(EINVAL);
+      slot.origin = *origin;
+      bool needs_link = *origin == model::NsOrigin::shared || *origin == model::NsOrigin::adopted;
+      if (needs_link != (w.size() == 4)) return fail(EINVAL);
+      if (needs_link) {
+        auto link = unescape(w[3]);
+        if (!link || link->empty()) return fail(EINVAL);
+        slot.link = *link;
+      }
+    } else {
+      return fail(EINVAL);
+    }
+  }
+  if (!magic || !name || !init) return fail(EINVAL);
+  return r;
+}
+
+ContainerRecord record_of(const model::Container& c) {
+  ContainerRecord r;
+  r.name = c.name;
+  r.init_pid = c.init_pid;
+  r.init_start = c.init_start;
+  r.ns = c.ns;
+  return r;
+}
+
+std::string cgroup_name_of(model::ContainerId id) { return fmt::format("c{}", id); }
+
+Result<model::ContainerId> id_of_cgroup_name(std::string_view name) {
+  if (name.size() < 2 || name[0] != 'c' || name[1] == '0') return fail(EINVAL);
+  return number<model::ContainerId>(name.substr(1));
+}
+
+}  // namespace containerfs::state

@@ -1,0 +1,51 @@
+#include <catch2/catch.hpp>
+
+#include "containerfs/state/record.hpp"
+
+using namespace containerfs;
+using state::ContainerRecord;
+
+TEST_CASE("records round-trip, including awkward names and links") {
+  ContainerRecord r;
+  r.name = "web server\n\\x";
+  r.init_pid = 4242;
+  r.init_start = 123456789;
+  r.ns[static_cast<size_t>(kernel::NsKind::network)] = {model::NsOrigin::shared, "../db/network"};
+  r.ns[static_cast<size_t>(kernel::NsKind::uts)] = {model::NsOrigin::own, ""};
+  r.ns[static_cast<size_t>(kernel::NsKind::ipc)] = {model::NsOrigin::adopted, "/run/netns/a b"};
+  auto text = state::encode_record(r);
+  auto back = state::decode_record(text);
+  REQUIRE(back);
+  CHECK(*back == r);
+}
+
+TEST_CASE("malformed records are EINVAL") {
+  for (const char* bad : {
+           "",
+           "containerfs-record 2\nname a\ninit 1 2\n",
+           "containerfs-record 1\ninit 1 2\n",
+           "containerfs-record 1\nname a\n",
+           "containerfs-record 1\nname a\ninit x 2\n",
+           "containerfs-record 1\nname a\ninit 1 2\nns bogus own\n",
+           "containerfs-record 1\nname a\ninit 1 2\nns uts shared\n",
+           "containerfs-record 1\nname a\ninit 1 2\nns uts own extra\n",
+           "containerfs-record 1\nname a\ninit 1 2\nns uts own\nns uts own\n",
+           "containerfs-record 1\nname a\ninit 1 2\nns uts inherited\n",
+           "containerfs-record 1\nname a\\q\ninit 1 2\n",
+           "containerfs-record 1\nname a\ninit 1 2\nwhat\n",
+       }) {
+    INFO(bad);
+    auto r = state::decode_record(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == EINVAL);
+  }
+}
+
+TEST_CASE("cgroup directory names carry the id") {
+  CHECK(state::cgroup_name_of(17) == "c17");
+  CHECK(state::id_of_cgroup_name("c17") == 17u);
+  for (const char* bad : {"c", "17", "c01", "cx", "members", "c-1"}) {
+    INFO(bad);
+    CHECK_FALSE(state::id_of_cgroup_name(bad));
+  }
+}
