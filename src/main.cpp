@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/kernel/inject.hpp"
 #include "containerfs/kernel/mountinfo.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/containers.hpp"
@@ -80,7 +81,13 @@ std::string find_init_program() {
 }
 
 // The cgroup directory the daemon owns, and its path below the cgroup2 mount.
-Result<std::pair<kernel::Cgroup, std::string>> open_root_cgroup(const Options& options) {
+struct RootCgroup {
+  kernel::Cgroup cgroup;
+  std::string relative;  // below the cgroup2 mount
+  std::string mount;     // the cgroup2 mount
+};
+
+Result<RootCgroup> open_root_cgroup(const Options& options) {
   auto mountinfo = kernel::read_own_mountinfo();
   if (!mountinfo) return fail(mountinfo.error());
   auto mount = kernel::find_cgroup2_mount(*mountinfo);
@@ -103,7 +110,7 @@ Result<std::pair<kernel::Cgroup, std::string>> open_root_cgroup(const Options& o
     return fail(locked.error());
   }
   std::string relative = dir.substr(mount->size());
-  return std::make_pair(std::move(*cgroup), relative);
+  return RootCgroup{std::move(*cgroup), relative, *mount};
 }
 
 }  // namespace
@@ -170,13 +177,20 @@ int main(int argc, char* argv[]) {
 
   // Threads start only now: fuse_daemonize forks.
   model::Config config;
-  config.root = std::move(root->first);
-  config.root_cgroup_path = root->second;
+  config.root = std::move(root->cgroup);
+  config.root_cgroup_path = root->relative;
+  config.cgroup2_mount = root->mount;
   config.fresh_namespaces = parsed.options.namespaces;
   config.init_path = find_init_program();
   auto containers = std::make_unique<model::Containers>(std::move(config));
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());
+#ifndef CONTAINERFS_WITHOUT_INJECTOR
+  kernel::InjectorOptions inject_options;
+  inject_options.log = [](std::string_view line) { log::info("inject: {}", line); };
+  kernel::Injector injector(std::move(inject_options));
+  fs.injector = &injector;
+#endif
   fs.containers = containers.get();
   log::info("mounted at {} ({} containers)", cmd.mountpoint, containers->size());
 

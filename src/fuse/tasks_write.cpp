@@ -1,7 +1,15 @@
+// echo PID > tasks: the process joins the container's cgroup, then every
+// one of its threads joins the container's namespaces by injected setns.
 #include "containerfs/fuse/tasks_write.hpp"
+
+#include <sched.h>
+#include <unistd.h>
 
 #include <charconv>
 
+#include "containerfs/fuse/open_file.hpp"
+#include "containerfs/kernel/inject.hpp"
+#include "containerfs/kernel/process.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::fuse {
@@ -27,10 +35,116 @@ Result<std::vector<pid_t>> parse_pid_list(std::string_view text) {
   return pids;
 }
 
-Result<size_t> write_tasks(Filesystem&, fuse_req_t, model::ContainerId, std::string_view data) {
-  auto pids = parse_pid_list(data);
-  if (!pids) return fail(log::refuse(EINVAL, "tasks: not a list of pids: {:?}", data));
+namespace {
+
+constexpr int kAllNamespaces = CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID |
+                               CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWTIME;
+
+struct Writer {
+  pid_t tid;
+  pid_t pid;
+  uid_t uid;
+};
+
+// Whether the writer may move the process: root may move any; others only
+// their own processes.
+Status check_permission(const Writer& writer, pid_t target) {
+  if (writer.uid == 0) return {};
+  auto uids = kernel::status_field(target, "Uid");
+  if (!uids) return fail(uids.error() == ENOENT ? ESRCH : uids.error());
+  uid_t real = 0;
+  std::from_chars(uids->data(), uids->data() + uids->size(), real);
+  if (real != writer.uid) return fail(EACCES);
+  return {};
+}
+
+// Phase 1 for one pid: every check, the threads seized, the cgroup joined.
+// On error nothing is left changed.
+struct Entry {
+  pid_t pid = 0;
+  kernel::Ticket ticket;
+  std::string old_cgroup;
+};
+
+Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& writer, pid_t pid,
+                      const std::string& where) {
+  if (pid == ::getpid()) return fail(log::refuse(EINVAL, "{}: {} is the daemon", where, pid));
+  if (fs.containers->container_of_init(pid))
+    return fail(log::refuse(EINVAL, "{}: {} is a container's init", where, pid));
+  if (auto ok = check_permission(writer, pid); !ok)
+    return fail(log::refuse(ok.error(), "{}: uid {} may not move {}", where, writer.uid, pid));
+  auto holder = fs.containers->ns_holder(id);
+  if (!holder) return fail(holder.error());
+  if (!fs.injector) return fail(ENOSYS);
+#ifdef CONTAINERFS_WITHOUT_INJECTOR
   return fail(ENOSYS);
+#else
+  auto ticket = fs.injector->begin(kernel::InjectRequest{pid, *holder, kAllNamespaces});
+  if (!ticket)
+    return fail(log::refuse(ticket.error(), "{}: cannot enter {} into the namespaces", where, pid));
+  auto old = fs.containers->move_to_cgroup(id, pid);
+  if (!old) {
+    ticket->cancel();
+    return fail(log::refuse(old.error(), "{}: cgroup move of {} refused", where, pid));
+  }
+  return Entry{pid, std::move(*ticket), std::move(*old)};
+#endif
+}
+
+}  // namespace
+
+Result<size_t> write_tasks(Filesystem& fs, fuse_req_t req, model::ContainerId id,
+                           std::string_view data) {
+  auto path = fs.containers->path_of(id);
+  std::string where = "tasks of " + (path ? *path : std::string("?"));
+  auto pids = parse_pid_list(data);
+  if (!pids) return fail(log::refuse(EINVAL, "{}: not a list of pids: {:?}", where, data));
+
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  auto writer_pid = kernel::tgid_of(ctx->pid);
+  if (!writer_pid) return fail(writer_pid.error());
+  Writer writer{ctx->pid, *writer_pid, ctx->uid};
+
+  // Pids are numbers in the writer's pid namespace; 0 is the writer itself.
+  std::vector<pid_t> host_pids;
+  for (pid_t p : *pids) {
+    if (p == 0) {
+      host_pids.push_back(writer.pid);
+      continue;
+    }
+    auto host = kernel::pid_from_view_of(p, writer.tid);
+    if (!host) return fail(log::refuse(host.error(), "{}: no process {}", where, p));
+    auto tgid = kernel::tgid_of(*host);
+    if (!tgid) return fail(log::refuse(ESRCH, "{}: no process {}", where, p));
+    host_pids.push_back(*tgid);
+  }
+
+  // The writer's own pid goes last: its write must be answered before it
+  // can stop for the injection.
+  bool self = false;
+  std::erase_if(host_pids, [&](pid_t p) {
+    if (p != writer.pid) return false;
+    self = true;
+    return true;
+  });
+
+  for (pid_t pid : host_pids) {
+    auto entry = prepare(fs, id, writer, pid, where);
+    if (!entry) return fail(entry.error());
+    if (auto done = entry->ticket.finish(); !done) {
+      (void)fs.containers->restore_cgroup(pid, entry->old_cgroup);
+      return fail(log::refuse(done.error(), "{}: injection into {} failed", where, pid));
+    }
+  }
+  if (!self) return data.size();
+
+  auto entry = prepare(fs, id, writer, writer.pid, where);
+  if (!entry) return fail(entry.error());
+  // Seized: answer the write, then let the writer stop and be moved. Its
+  // very next instruction after write(2) returns runs inside.
+  fuse_reply_write(req, data.size());
+  entry->ticket.proceed_detached();
+  return fail(kAlreadyReplied);
 }
 
 }  // namespace containerfs::fuse

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <memory>
@@ -135,15 +136,15 @@ int child_main(void* arg) {
   ::_exit(0);
 }
 
-// Joins the pid namespace of `init` for children of this thread only, and
+// Joins the pid namespace at `path` for children of this thread only, and
 // goes back to the daemon's own on destruction.
 class PidNsForChildren {
  public:
-  static Result<PidNsForChildren> enter(pid_t init) {
+  static Result<PidNsForChildren> enter(const std::string& path) {
     PidNsForChildren guard;
     auto home = open_at(AT_FDCWD, "/proc/thread-self/ns/pid", O_RDONLY);
     if (!home) return fail(home.error());
-    auto target = open_at(AT_FDCWD, ns_proc_path(init, NsKind::pid), O_RDONLY);
+    auto target = open_at(AT_FDCWD, path, O_RDONLY);
     if (!target) return fail(target.error());
     if (::setns(target->get(), CLONE_NEWPID) != 0) return fail_errno();
     guard.home_ = std::move(*home);
@@ -167,35 +168,44 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   if (!procs) return fail(procs.error());
   plan.cgroup_procs_fd = procs->get();
 
-  // Kinds not fresh come from the parent container; the user namespace is
-  // joined first so that the others are joined with its capabilities.
+  // The user namespace is joined first, so that the others are joined (and
+  // the fresh ones made) with its capabilities. Namespaces the daemon is in
+  // already are skipped.
   std::vector<UniqueFd> join_fds;
   bool joins_user = false;
-  if (spec.parent_init > 0) {
-    std::array<NsKind, 7> order = {NsKind::user,  NsKind::mount,  NsKind::network, NsKind::uts,
-                                   NsKind::ipc,   NsKind::cgroup, NsKind::time};
-    for (NsKind kind : order) {
-      int flag = ns_clone_flag(kind);
-      if (spec.fresh & flag) continue;
-      auto mine = ns_id_of_path(fmt::format("/proc/{}/ns/{}", ::getpid(), ns_proc_name(kind)));
-      auto theirs = ns_id_of_path(ns_proc_path(spec.parent_init, kind));
-      if (!theirs) return fail(theirs.error());
-      if (mine && *mine == *theirs) continue;
-      auto fd = open_at(AT_FDCWD, ns_proc_path(spec.parent_init, kind), O_RDONLY);
-      if (!fd) return fail(fd.error());
-      plan.join_fds[plan.join_count] = fd->get();
-      plan.join_types[plan.join_count] = flag;
-      ++plan.join_count;
-      if (kind == NsKind::user) joins_user = true;
-      join_fds.push_back(std::move(*fd));
-    }
+  auto ordered = spec.join;
+  std::stable_partition(ordered.begin(), ordered.end(),
+                        [](const auto& j) { return j.first == NsKind::user; });
+  for (const auto& [kind, path] : ordered) {
+    if (kind == NsKind::pid) return fail(EINVAL);  // pid: spec.pid_parent
+    auto fd = open_at(AT_FDCWD, path, O_RDONLY);
+    if (!fd) return fail(fd.error());
+    auto theirs = ns_id_of_fd(fd->get());
+    auto mine = ns_id_of_path(ns_proc_path(::getpid(), kind));
+    if (!theirs) return fail(theirs.error());
+    if (mine && *mine == *theirs) continue;
+    if (plan.join_count == static_cast<int>(plan.join_fds.size())) return fail(EINVAL);
+    plan.join_fds[plan.join_count] = fd->get();
+    plan.join_types[plan.join_count] = ns_clone_flag(kind);
+    ++plan.join_count;
+    if (kind == NsKind::user) joins_user = true;
+    join_fds.push_back(std::move(*fd));
+  }
+
+  // Born in another pid namespace than the daemon's?
+  std::string pid_parent;
+  if (!spec.pid_parent.empty()) {
+    auto theirs = ns_id_of_path(spec.pid_parent);
+    auto mine = ns_id_of_path(ns_proc_path(::getpid(), NsKind::pid));
+    if (!theirs) return fail(theirs.error());
+    if (!(mine && *mine == *theirs)) pid_parent = spec.pid_parent;
   }
 
   bool fresh_user = spec.fresh & CLONE_NEWUSER;
   // A new pid namespace is made a child of the creator's *active* one
   // (setns only changes the one for children), so a nested container's init
   // is made by an intermediate born in the parent container.
-  bool nested_pid = spec.parent_init > 0 && (spec.fresh & CLONE_NEWPID);
+  bool nested_pid = !pid_parent.empty() && (spec.fresh & CLONE_NEWPID);
   plan.double_fork = fresh_user || joins_user || nested_pid;
   int clone_flags = CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
   if (plan.double_fork) {
@@ -231,8 +241,8 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   plan.envp = envp;
 
   std::optional<PidNsForChildren> pid_guard;
-  if (spec.parent_init > 0) {
-    auto guard = PidNsForChildren::enter(spec.parent_init);
+  if (!pid_parent.empty()) {
+    auto guard = PidNsForChildren::enter(pid_parent);
     if (!guard) return fail(guard.error());
     pid_guard.emplace(std::move(*guard));
   }

@@ -1,5 +1,6 @@
 #include "containerfs/kernel/process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <sched.h>
@@ -94,6 +95,33 @@ Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader) {
   if (!id) return fail(id.error());
   if (!(*id == *reader_ns)) return std::optional<pid_t>();
   return std::optional<pid_t>((*target_levels)[level - 1]);
+}
+
+Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer) {
+  auto viewer_ns = ns_id_of_path(ns_proc_path(viewer, NsKind::pid));
+  auto own_ns = ns_id_of_path("/proc/self/ns/pid");
+  if (!viewer_ns) return fail(viewer_ns.error());
+  if (own_ns && *own_ns == *viewer_ns) {
+    if (::access(fmt::format("/proc/{}", pid).c_str(), F_OK) != 0) return fail(ESRCH);
+    return pid;
+  }
+  // A viewer inside a pid namespace: find the process it calls `pid`.
+  DIR* dir = ::opendir("/proc");
+  if (!dir) return fail_errno();
+  Result<pid_t> found = fail(ESRCH);
+  while (auto* ent = ::readdir(dir)) {
+    pid_t candidate = 0;
+    std::string_view name = ent->d_name;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), candidate);
+    if (ec != std::errc() || end != name.data() + name.size()) continue;
+    auto seen = pid_as_seen_by(candidate, viewer);
+    if (seen && *seen && **seen == pid) {
+      found = candidate;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
 }
 
 namespace {

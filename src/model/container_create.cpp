@@ -65,7 +65,14 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   spec.init_path = config_.init_path;
   spec.cgroup = &c->cgroup;
   spec.fresh = config_.fresh_namespaces;
-  spec.parent_init = parent_id == kHostId ? 0 : parent->init_pid;
+  if (parent_id != kHostId) {
+    for (auto kind : kernel::kAllNsKinds) {
+      auto path = effective_path_locked(*parent, kind);
+      if (kind == kernel::NsKind::pid) spec.pid_parent = path;
+      else if (!(spec.fresh & kernel::ns_clone_flag(kind)) || kind == kernel::NsKind::user)
+        spec.join.emplace_back(kind, path);
+    }
+  }
   spec.hostname = c->name;
   if (spec.fresh & CLONE_NEWNS) spec.detach_mounts = containerfs_mounts();
   auto init = kernel::spawn_init(spec);

@@ -109,6 +109,31 @@ Result<pid_t> Containers::ns_holder(ContainerId id) const {
   return c->init_pid;
 }
 
+std::string Containers::effective_path_locked(const Container& c, kernel::NsKind kind) const {
+  const Container* at = &c;
+  // Bounded by the depth of the tree plus the chain of shares, which the
+  // link operations keep acyclic.
+  for (size_t hops = 0; at && hops <= by_id_.size() * 2 + 2; ++hops) {
+    if (at->id == kHostId) return kernel::ns_proc_path(at->init_pid, kind);
+    const auto& slot = at->slot(kind);
+    switch (slot.origin) {
+      case NsOrigin::own: return kernel::ns_proc_path(at->init_pid, kind);
+      case NsOrigin::adopted:
+        return fmt::format("/proc/{}/fd/{}", ::getpid(), at->adopted[static_cast<size_t>(kind)].get());
+      case NsOrigin::shared: at = find(slot.source); break;
+      case NsOrigin::inherited: at = find(at->parent); break;
+    }
+  }
+  return kernel::ns_proc_path(::getpid(), kind);
+}
+
+Result<std::string> Containers::effective_ns_path(ContainerId id, kernel::NsKind kind) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  return effective_path_locked(*c, kind);
+}
+
 Result<std::string> Containers::ns_link(ContainerId id, kernel::NsKind kind) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);

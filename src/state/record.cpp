@@ -145,6 +145,7 @@ ContainerRecord record_of(const model::Container& c) {
   r.init_pid = c.init_pid;
   r.init_start = c.init_start;
   r.ns = c.ns;
+  for (auto& slot : r.ns) slot.source = model::kHostId;  // derived from the link
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "containerfs/kernel/cgroup.hpp"
+#include "containerfs/kernel/namespaces.hpp"
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/result.hpp"
 
@@ -17,10 +18,15 @@ namespace containerfs::kernel {
 struct InitSpec {
   std::string init_path;      // the containerfs-init program
   const Cgroup* cgroup;       // born inside it
-  int fresh = 0;              // CLONE_NEW* kinds the container gets of its own
-  // Where the remaining kinds come from: the parent container's init, or 0
-  // for the host (the daemon's own namespaces, nothing to join).
-  pid_t parent_init = 0;
+  int fresh = 0;              // CLONE_NEW* kinds created anew for the container
+  // Namespaces joined before the fresh ones are made (paths that open them:
+  // /proc/PID/ns/X, /proc/DAEMON/fd/N, a bind mount). A joined user
+  // namespace owns the fresh namespaces. Kinds listed nowhere are the
+  // daemon's own.
+  std::vector<std::pair<NsKind, std::string>> join;
+  // The pid namespace the init is born in (path; empty: the daemon's). With
+  // a fresh pid namespace, the new one is its child.
+  std::string pid_parent;
   std::string hostname;       // set when the uts namespace is fresh
   // Mount points (containerfs mounts) detached inside a fresh mount
   // namespace, so that a container never pins a containerfs mount.

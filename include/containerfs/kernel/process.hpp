@@ -23,6 +23,10 @@ Result<std::string> status_field(pid_t pid, std::string_view field);
 // reader cannot see it (the target is outside its pid namespace).
 Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader);
 
+// The host pid of the process that `viewer` calls `pid` (its own pid
+// namespace's numbering); ESRCH if it sees no such process.
+Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer);
+
 // The thread group (process) of a thread id.
 Result<pid_t> tgid_of(pid_t tid);
 

@@ -29,6 +29,7 @@ enum class NsOrigin : uint8_t {
 struct NsSlot {
   NsOrigin origin = NsOrigin::inherited;
   std::string link;  // shared/adopted: the link text as the user wrote it
+  ContainerId source = kHostId;  // shared: whose namespace (not persisted)
   friend bool operator==(const NsSlot&, const NsSlot&) = default;
 };
 
@@ -46,6 +47,7 @@ struct Container {
   unsigned long long init_start = 0;
 
   std::array<NsSlot, 8> ns{};
+  std::array<UniqueFd, 8> adopted;  // adopted namespaces, held open
   bool removing = false;  // rmdir in progress
 
   NsSlot& slot(kernel::NsKind kind) { return ns[static_cast<size_t>(kind)]; }

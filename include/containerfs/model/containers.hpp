@@ -24,6 +24,7 @@ namespace containerfs::model {
 struct Config {
   kernel::Cgroup root;            // the cgroup directory the daemon owns
   std::string root_cgroup_path;   // that directory, relative to the cgroup2 mount ("/containerfs")
+  std::string cgroup2_mount;      // where cgroup v2 is mounted
   int fresh_namespaces = 0;       // CLONE_NEW* mask: namespaces= option
   std::string init_path;          // the containerfs-init program
   std::chrono::milliseconds teardown_timeout{5000};
@@ -64,9 +65,22 @@ class Containers {
   // The cgroup's interface file (cgroup.freeze, ...), read or written.
   Result<std::string> read_cgroup_file(ContainerId id, const std::string& file) const;
   Status write_cgroup_file(ContainerId id, const std::string& file, std::string_view text) const;
+  // A path that opens the namespace the container's members get for that
+  // kind: its own, the one it shares or adopted, or its parent's.
+  Result<std::string> effective_ns_path(ContainerId id, kernel::NsKind kind) const;
   // Any pid in the container's namespaces: its init, or the daemon for the host.
   Result<pid_t> ns_holder(ContainerId id) const;
   size_t size() const;
+  // The container whose init `pid` is, if any (the daemon counts as the
+  // host's).
+  std::optional<ContainerId> container_of_init(pid_t pid) const;
+
+  // Moves a process (host pid) into the container's cgroup; for the host,
+  // back into the cgroup it had before it first entered a container. The
+  // cgroup it leaves is returned, to undo a failed entry.
+  Result<std::string> move_to_cgroup(ContainerId id, pid_t pid);
+  // Puts a process back into a cgroup given by its path below the cgroup2 mount.
+  Status restore_cgroup(pid_t pid, const std::string& cgroup_path);
 
   Result<ContainerId> create(ContainerId parent, std::string_view name);
   Status remove(ContainerId parent, std::string_view name);
@@ -76,6 +90,7 @@ class Containers {
 
  private:
   Container* find(ContainerId id) const;
+  std::string effective_path_locked(const Container& c, kernel::NsKind kind) const;
   Result<std::string> cgroup_path_of(const Container& c) const;
   Status persist(const Container& c) const;
   void on_process_exit(pid_t pid);
@@ -85,6 +100,9 @@ class Containers {
   mutable std::mutex mutex_;
   std::unordered_map<ContainerId, std::unique_ptr<Container>> by_id_;
   ContainerId next_id_ = 1;
+  // Where processes came from before entering a container:
+  // pid -> (start time, cgroup path).
+  std::unordered_map<pid_t, std::pair<unsigned long long, std::string>> origins_;
   std::unique_ptr<kernel::Reaper> reaper_;
 };
 
