@@ -182,6 +182,10 @@ int main(int argc, char* argv[]) {
   config.cgroup2_mount = root->mount;
   config.fresh_namespaces = parsed.options.namespaces;
   config.init_path = find_init_program();
+  {
+    char resolved[PATH_MAX];
+    config.mount_point = ::realpath(cmd.mountpoint, resolved) ? resolved : cmd.mountpoint;
+  }
   auto containers = std::make_unique<model::Containers>(std::move(config));
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());

@@ -15,7 +15,9 @@ std::optional<Node> from_ino(fuse_ino_t ino) {
   if (ino == FUSE_ROOT_ID) return Node{};
   auto kind = ino & ((1u << kKindBits) - 1);
   auto id_plus_one = ino >> kKindBits;
-  if (id_plus_one == 0 || kind >= static_cast<fuse_ino_t>(model::FileKind::count_)) return std::nullopt;
+  bool known = kind < static_cast<fuse_ino_t>(model::FileKind::count_) ||
+               kind >= static_cast<fuse_ino_t>(model::kPendingLinkFirst);
+  if (id_plus_one == 0 || !known) return std::nullopt;
   Node node{id_plus_one - 1, static_cast<model::FileKind>(kind)};
   if (node.id == model::kHostId && node.kind == model::FileKind::directory) return std::nullopt;
   return node;

@@ -47,7 +47,12 @@ std::vector<FileKind> files_of(const model::ContainerView& c) {
 Result<model::ContainerView> existing(Filesystem& fs, Node node) {
   auto c = fs.containers->get(node.id);
   if (!c) return fail(c.error());
-  if (node.kind == FileKind::directory) return c;
+  if (node.kind == FileKind::directory || node.kind == FileKind::created) return c;
+  if (model::is_pending_link(node.kind)) {
+    for (auto& [slot, name] : c->pending)
+      if (slot == static_cast<int>(node.kind)) return c;
+    return fail(ENOENT);
+  }
   for (auto kind : files_of(*c))
     if (kind == node.kind) return c;
   return fail(ENOENT);
@@ -71,6 +76,9 @@ Result<struct stat> stat_of(Filesystem& fs, Node node) {
     // A symlink's size is its target's length (as lstat on /proc shows).
     if (node.kind == FileKind::self) {
       st.st_size = 0;
+    } else if (model::is_pending_link(node.kind)) {
+      auto target = fs.containers->pending_link_target(node.id, static_cast<int>(node.kind));
+      if (target) st.st_size = static_cast<off_t>(target->size());
     } else {
       auto link = fs.containers->ns_link(node.id, model::ns_of_file(node.kind));
       if (link) st.st_size = static_cast<off_t>(link->size());

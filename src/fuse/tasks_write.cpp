@@ -73,6 +73,8 @@ Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& write
     return fail(log::refuse(EINVAL, "{}: {} is a container's init", where, pid));
   if (auto ok = check_permission(writer, pid); !ok)
     return fail(log::refuse(ok.error(), "{}: uid {} may not move {}", where, writer.uid, pid));
+  if (auto maps = fs.containers->ensure_user_maps(id); !maps)
+    return fail(log::refuse(maps.error(), "{}: writing the user namespace's maps", where));
   auto holder = fs.containers->ns_holder(id);
   if (!holder) return fail(holder.error());
   if (!fs.injector) return fail(ENOSYS);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,7 +29,7 @@ namespace {
 // parent's memory (CLONE_VM) and may only make system calls.
 struct ChildPlan {
   int cgroup_procs_fd = -1;
-  std::array<int, 8> join_fds{};  // parent container's namespaces, user first
+  std::array<int, 8> join_fds{};  // namespaces to join, user last
   std::array<int, 8> join_types{};
   int join_count = 0;
   int unshare_flags = 0;
@@ -127,7 +128,9 @@ int child_main(void* arg) {
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
   if (plan->unshare_flags && ::unshare(plan->unshare_flags) != 0) child_fail(plan, errno);
   if (!plan->double_fork) become_init(plan);
-  pid_t grandchild = ::fork();
+  // The raw system call: glibc's fork() runs atfork handlers and takes
+  // locks that another thread of the daemon may have held at clone time.
+  pid_t grandchild = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   if (grandchild < 0) child_fail(plan, errno);
   if (grandchild == 0) become_init(plan);
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, grandchild, 0));
@@ -168,14 +171,15 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   if (!procs) return fail(procs.error());
   plan.cgroup_procs_fd = procs->get();
 
-  // The user namespace is joined first, so that the others are joined (and
-  // the fresh ones made) with its capabilities. Namespaces the daemon is in
-  // already are skipped.
+  // The user namespace is joined last: the others are joined with the
+  // daemon's full capabilities (which reach every descendant user
+  // namespace), and the fresh ones are then made under the joined user
+  // namespace. Namespaces the daemon is in already are skipped.
   std::vector<UniqueFd> join_fds;
   bool joins_user = false;
   auto ordered = spec.join;
   std::stable_partition(ordered.begin(), ordered.end(),
-                        [](const auto& j) { return j.first == NsKind::user; });
+                        [](const auto& j) { return j.first != NsKind::user; });
   for (const auto& [kind, path] : ordered) {
     if (kind == NsKind::pid) return fail(EINVAL);  // pid: spec.pid_parent
     auto fd = open_at(AT_FDCWD, path, O_RDONLY);
@@ -207,14 +211,15 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   // is made by an intermediate born in the parent container.
   bool nested_pid = !pid_parent.empty() && (spec.fresh & CLONE_NEWPID);
   plan.double_fork = fresh_user || joins_user || nested_pid;
-  int clone_flags = CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  int clone_flags = CLONE_PIDFD | SIGCHLD;
   if (plan.double_fork) {
+    // No CLONE_VFORK: the wait for the intermediate is bounded below.
     // A user namespace cannot be joined or created by a process sharing
     // its memory; the pid namespace then comes from unshare, and pid 1 is
     // the grandchild.
     plan.unshare_flags = spec.fresh;
   } else {
-    clone_flags |= CLONE_VM | (spec.fresh & CLONE_NEWPID);
+    clone_flags |= CLONE_VM | CLONE_VFORK | (spec.fresh & CLONE_NEWPID);
     plan.unshare_flags = spec.fresh & ~CLONE_NEWPID;
   }
   plan.fresh_mount = spec.fresh & CLONE_NEWNS;
@@ -263,18 +268,33 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     }
     return init;
   }
-  // The intermediate has exited (CLONE_VFORK returns when it does).
-  if (auto reaped = reap_pidfd(init.pidfd.get(), true); !reaped) return fail(reaped.error());
   status_write.reset();
+  // Whatever happens next, the intermediate is reaped (killed if it hangs).
+  struct ReapIntermediate {
+    int pidfd;
+    ~ReapIntermediate() {
+      pollfd pfd{pidfd, POLLIN, 0};
+      if (::poll(&pfd, 1, 5000) <= 0) ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+      (void)reap_pidfd(pidfd, true);
+    }
+  } reap_intermediate{init.pidfd.get()};
   UniqueFd grandchild;
+  pollfd ready{status_read.get(), POLLIN, 0};
+  if (::poll(&ready, 1, 5000) <= 0) return fail(ETIMEDOUT);
   auto first = receive_status(status_read.get(), &grandchild);
   if (!first) return fail(first.error());
   if (*first > 0) return fail(*first);
   if (*first < 0 || !grandchild) return fail(EIO);
   // EOF once the grandchild has exec'd; an errno if it failed before.
+  if (::poll(&ready, 1, 5000) <= 0) {
+    ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
+    return fail(ETIMEDOUT);
+  }
   auto second = receive_status(status_read.get(), nullptr);
-  if (!second) return fail(second.error());
-  if (*second > 0) return fail(*second);
+  if (!second || *second > 0) {
+    ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
+    return fail(!second ? second.error() : *second);
+  }
   auto gpid = pid_of_pidfd(grandchild.get());
   if (!gpid) return fail(gpid.error());
   return InitProcess{*gpid, std::move(grandchild)};

@@ -12,7 +12,9 @@ namespace containerfs::model {
 
 Status Containers::load() {
   std::lock_guard lock(mutex_);
-  return load_children(*find(kHostId));
+  auto loaded = load_children(*find(kHostId));
+  resolve_shares();
+  return loaded;
 }
 
 Status Containers::load_children(Container& parent) {

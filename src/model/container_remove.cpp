@@ -15,6 +15,11 @@ Status Containers::remove(ContainerId parent_id, std::string_view name) {
   if (!c->children.empty())
     return fail(log::refuse(ENOTEMPTY, "rmdir {}: it has child containers", name));
   if (c->removing) return fail(log::refuse(EBUSY, "rmdir {}: already being removed", name));
+  for (auto& [other_id, other] : by_id_)
+    for (auto kind : kernel::kAllNsKinds)
+      if (other->slot(kind).origin == NsOrigin::shared && other->slot(kind).source == c->id)
+        return fail(log::refuse(EBUSY, "rmdir {}: its {} namespace is shared by {}", name,
+                                kernel::ns_file_name(kind), other->name));
   c->removing = true;
   ContainerId id = c->id;
   std::string cgroup_name = c->cgroup_name;

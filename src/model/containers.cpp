@@ -40,7 +40,9 @@ Result<ContainerView> Containers::get(ContainerId id) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
-  return ContainerView{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing};
+  ContainerView view{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing, {}};
+  for (auto& [slot, link] : c->pending) view.pending.emplace_back(slot, link.name);
+  return view;
 }
 
 Result<ContainerId> Containers::child(ContainerId parent, std::string_view name) const {
@@ -110,21 +112,25 @@ Result<pid_t> Containers::ns_holder(ContainerId id) const {
 }
 
 std::string Containers::effective_path_locked(const Container& c, kernel::NsKind kind) const {
-  const Container* at = &c;
-  // Bounded by the depth of the tree plus the chain of shares, which the
-  // link operations keep acyclic.
-  for (size_t hops = 0; at && hops <= by_id_.size() * 2 + 2; ++hops) {
-    if (at->id == kHostId) return kernel::ns_proc_path(at->init_pid, kind);
-    const auto& slot = at->slot(kind);
-    switch (slot.origin) {
-      case NsOrigin::own: return kernel::ns_proc_path(at->init_pid, kind);
-      case NsOrigin::adopted:
-        return fmt::format("/proc/{}/fd/{}", ::getpid(), at->adopted[static_cast<size_t>(kind)].get());
-      case NsOrigin::shared: at = find(slot.source); break;
-      case NsOrigin::inherited: at = find(at->parent); break;
-    }
+  // A container's init is always in exactly the container's namespaces
+  // (own, shared, adopted, inherited): see respawn_init.
+  return kernel::ns_proc_path(c.init_pid, kind);
+}
+
+Container* Containers::find_path(const std::vector<std::string>& names) const {
+  auto* c = find(kHostId);
+  for (const auto& n : names) {
+    auto it = c->children.find(n);
+    if (it == c->children.end()) return nullptr;
+    c = find(it->second);
   }
-  return kernel::ns_proc_path(::getpid(), kind);
+  return c;
+}
+
+std::vector<std::string> Containers::names_of(const Container& c) const {
+  std::vector<std::string> names;
+  for (auto* p = &c; p && p->id != kHostId; p = find(p->parent)) names.insert(names.begin(), p->name);
+  return names;
 }
 
 Result<std::string> Containers::effective_ns_path(ContainerId id, kernel::NsKind kind) const {

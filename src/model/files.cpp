@@ -31,11 +31,15 @@ constexpr std::array<FileInfo, static_cast<size_t>(FileKind::count_)> kFiles = {
     {FileKind::freeze, "freeze", S_IFREG | 0644},
     {FileKind::kill, "kill", S_IFREG | 0200},
     {FileKind::events, "events", S_IFREG | 0444},
+    {FileKind::created, "", S_IFREG | 0644},
 }};
 
 }  // namespace
 
-std::string_view file_name(FileKind kind) { return kFiles[static_cast<size_t>(kind)].name; }
+std::string_view file_name(FileKind kind) {
+  if (static_cast<size_t>(kind) >= kFiles.size()) return {};
+  return kFiles[static_cast<size_t>(kind)].name;
+}
 
 std::optional<FileKind> file_kind_from_name(std::string_view name) {
   if (name.empty()) return std::nullopt;
@@ -54,6 +58,9 @@ kernel::NsKind ns_of_file(FileKind kind) {
   return static_cast<kernel::NsKind>(static_cast<int>(kind) - static_cast<int>(FileKind::ns_network));
 }
 
-mode_t file_mode(FileKind kind) { return kFiles[static_cast<size_t>(kind)].mode; }
+mode_t file_mode(FileKind kind) {
+  if (is_pending_link(kind)) return S_IFLNK | 0777;
+  return kFiles[static_cast<size_t>(kind)].mode;
+}
 
 }  // namespace containerfs::model

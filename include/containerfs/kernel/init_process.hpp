@@ -21,7 +21,7 @@ struct InitSpec {
   int fresh = 0;              // CLONE_NEW* kinds created anew for the container
   // Namespaces joined before the fresh ones are made (paths that open them:
   // /proc/PID/ns/X, /proc/DAEMON/fd/N, a bind mount). A joined user
-  // namespace owns the fresh namespaces. Kinds listed nowhere are the
+  // namespace (joined after the others) owns the fresh namespaces. Kinds listed nowhere are the
   // daemon's own.
   std::vector<std::pair<NsKind, std::string>> join;
   // The pid namespace the init is born in (path; empty: the daemon's). With

@@ -47,8 +47,15 @@ struct Container {
   unsigned long long init_start = 0;
 
   std::array<NsSlot, 8> ns{};
-  std::array<UniqueFd, 8> adopted;  // adopted namespaces, held open
   bool removing = false;  // rmdir in progress
+
+  // Symlinks that are not (yet) namespace files: `ln -sf` makes one under
+  // a temporary name and renames it over the namespace file. Not persisted.
+  struct PendingLink {
+    std::string name;
+    std::string target;
+  };
+  std::map<int, PendingLink> pending;  // slot -> link
 
   NsSlot& slot(kernel::NsKind kind) { return ns[static_cast<size_t>(kind)]; }
   const NsSlot& slot(kernel::NsKind kind) const { return ns[static_cast<size_t>(kind)]; }

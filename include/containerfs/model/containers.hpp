@@ -25,6 +25,7 @@ struct Config {
   kernel::Cgroup root;            // the cgroup directory the daemon owns
   std::string root_cgroup_path;   // that directory, relative to the cgroup2 mount ("/containerfs")
   std::string cgroup2_mount;      // where cgroup v2 is mounted
+  std::string mount_point;        // where the tree is mounted (absolute)
   int fresh_namespaces = 0;       // CLONE_NEW* mask: namespaces= option
   std::string init_path;          // the containerfs-init program
   std::chrono::milliseconds teardown_timeout{5000};
@@ -38,6 +39,7 @@ struct ContainerView {
   pid_t init_pid = 0;
   std::array<NsSlot, 8> ns{};
   bool removing = false;
+  std::vector<std::pair<int, std::string>> pending;  // slot, name
 };
 
 class Containers {
@@ -82,6 +84,30 @@ class Containers {
   // Puts a process back into a cgroup given by its path below the cgroup2 mount.
   Status restore_cgroup(pid_t pid, const std::string& cgroup_path);
 
+  // Namespace composition. Each refuses with EBUSY while the container has
+  // members or child containers, or while another container shares the
+  // namespace being replaced; the host's namespaces are fixed (EPERM).
+  // ln -s TARGET C/<kind>: share another container's namespace (target in
+  // the tree) or adopt one from outside (root only; EPERM otherwise).
+  Status link_namespace(ContainerId id, kernel::NsKind kind, std::string_view target, uid_t caller);
+  // rm C/<kind>: inherit the parent's again.
+  Status unlink_namespace(ContainerId id, kernel::NsKind kind);
+  // touch C/<kind>: a fresh one of its own.
+  Status fresh_namespace(ContainerId id, kernel::NsKind kind);
+
+  // Symlinks under other names in a container directory (ln -sf's
+  // temporaries): made, read, removed, or renamed over a namespace file.
+  Result<int> add_pending_link(ContainerId id, std::string_view name, std::string_view target);
+  Result<int> find_pending_link(ContainerId id, std::string_view name) const;
+  Result<std::string> pending_link_target(ContainerId id, int slot) const;
+  Status remove_pending_link(ContainerId id, int slot);
+  Status commit_pending_link(ContainerId id, int slot, kernel::NsKind kind, uid_t caller);
+
+  // Before a first member enters a container with a user namespace of its
+  // own and no uid/gid map written, the identity map is written so the
+  // container stays usable (a process entering would otherwise be nobody).
+  Status ensure_user_maps(ContainerId id);
+
   Result<ContainerId> create(ContainerId parent, std::string_view name);
   Status remove(ContainerId parent, std::string_view name);
   // Within one parent only (ENOTSUP otherwise); RENAME_NOREPLACE honoured.
@@ -95,6 +121,18 @@ class Containers {
   Status persist(const Container& c) const;
   void on_process_exit(pid_t pid);
   Status load_children(Container& parent);
+  // Refusals common to every composition change.
+  Status check_composable(const Container& c, int changing_kinds) const;
+  // Replaces the init so that it holds exactly `next` (the container has no
+  // members). Kept own namespaces keep their identity, except pid.
+  // `adopted`: the namespace newly adopted for the changed kind, if any.
+  Status respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted);
+  Status change_namespace(Container& c, kernel::NsKind kind, NsSlot slot, const UniqueFd& adopted);
+  // A container by its names from the root; ENOENT.
+  Container* find_path(const std::vector<std::string>& names) const;
+  std::vector<std::string> names_of(const Container& c) const;
+  // Re-derives `source` of shared slots from their link text (after load).
+  void resolve_shares();
 
   Config config_;
   mutable std::mutex mutex_;

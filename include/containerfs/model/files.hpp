@@ -30,8 +30,17 @@ enum class FileKind : uint8_t {
   freeze,
   kill,
   events,
+  // What create/mknod of a namespace file answers with: a regular file
+  // that is never found again (the next lookup finds the new symlink).
+  created,
   count_,
 };
+
+// Symlinks under other names (the temporaries of `ln -sf`) take kinds from
+// here up, one per link: kPendingLinkFirst + slot.
+inline constexpr int kPendingLinkFirst = 32;
+inline constexpr int kPendingLinkSlots = 256 - kPendingLinkFirst;
+inline bool is_pending_link(FileKind kind) { return static_cast<int>(kind) >= kPendingLinkFirst; }
 
 std::string_view file_name(FileKind kind);
 std::optional<FileKind> file_kind_from_name(std::string_view name);

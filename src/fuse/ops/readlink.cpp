@@ -13,6 +13,11 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     if (!path) return (void)fuse_reply_err(req, path.error());
     return (void)fuse_reply_readlink(req, path->c_str());
   }
+  if (model::is_pending_link(node->kind)) {
+    auto target = fs.containers->pending_link_target(node->id, static_cast<int>(node->kind));
+    if (!target) return (void)fuse_reply_err(req, target.error());
+    return (void)fuse_reply_readlink(req, target->c_str());
+  }
   if (!model::is_ns_file(node->kind)) return (void)fuse_reply_err(req, EINVAL);
   auto link = fs.containers->ns_link(node->id, model::ns_of_file(node->kind));
   if (!link) return (void)fuse_reply_err(req, link.error());
