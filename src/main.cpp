@@ -15,6 +15,7 @@
 #include <boost/filesystem.hpp>
 #include <fmt/format.h>
 
+#include "containerfs/fuse/events_watch.hpp"
 #include "containerfs/fuse/filesystem.hpp"
 #include "containerfs/kernel/inject.hpp"
 #include "containerfs/kernel/mountinfo.hpp"
@@ -195,6 +196,8 @@ int main(int argc, char* argv[]) {
   kernel::Injector injector(std::move(inject_options));
   fs.injector = &injector;
 #endif
+  fuse::EventsWatcher events;
+  fs.events = &events;
   fs.containers = containers.get();
   log::info("mounted at {} ({} containers)", cmd.mountpoint, containers->size());
 

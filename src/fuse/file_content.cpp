@@ -43,32 +43,12 @@ Result<std::string> pid_lines(const std::vector<pid_t>& pids, pid_t reader) {
   return out;
 }
 
-Result<std::string> events_text(Filesystem& fs, model::ContainerId id) {
-  auto raw = fs.containers->read_cgroup_file(id, "cgroup.events");
-  if (!raw) return fail(raw.error());
-  bool populated = raw->find("populated 1") != std::string::npos;
-  bool frozen = raw->find("frozen 1") != std::string::npos;
-  return fmt::format("populated {}\nfrozen {}\n", populated ? 1 : 0, frozen ? 1 : 0);
-}
-
 // "1\n" -> true; anything else than 0 or 1 -> EINVAL.
 Result<bool> parse_bool(std::string_view data) {
   while (!data.empty() && (data.back() == '\n' || data.back() == ' ')) data.remove_suffix(1);
   if (data == "1") return true;
   if (data == "0") return false;
   return fail(EINVAL);
-}
-
-// Every member but the init: a kill file must leave the container usable.
-Status kill_members(Filesystem& fs, model::ContainerId id) {
-  for (int round = 0; round < 100; ++round) {
-    auto pids = fs.containers->members(id);
-    if (!pids) return fail(pids.error());
-    if (pids->empty()) return {};
-    for (pid_t pid : *pids) ::kill(pid, SIGKILL);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return fail(EBUSY);
 }
 
 }  // namespace
@@ -91,7 +71,7 @@ Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
     case FileKind::uid_map: return read_file(fmt::format("/proc/{}/uid_map", c->init_pid));
     case FileKind::gid_map: return read_file(fmt::format("/proc/{}/gid_map", c->init_pid));
     case FileKind::freeze: return fs.containers->read_cgroup_file(node.id, "cgroup.freeze");
-    case FileKind::events: return events_text(fs, node.id);
+    case FileKind::events: return fs.containers->events(node.id);
     default: return fail(EINVAL);
   }
 }
@@ -119,14 +99,14 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
     case FileKind::freeze: {
       auto on = parse_bool(data);
       if (!on) return fail(log::refuse(EINVAL, "freeze of {}: write 0 or 1", c->name));
-      if (auto ok = fs.containers->write_cgroup_file(node.id, "cgroup.freeze", *on ? "1" : "0"); !ok)
-        return fail(ok.error());
+      if (auto ok = fs.containers->set_frozen(node.id, *on); !ok)
+        return fail(log::refuse(ok.error(), "freeze of {}: state not reached", c->name));
       return data.size();
     }
     case FileKind::kill: {
       auto on = parse_bool(data);
       if (!on || !*on) return fail(log::refuse(EINVAL, "kill of {}: write 1", c->name));
-      if (auto ok = kill_members(fs, node.id); !ok) return fail(ok.error());
+      if (auto ok = fs.containers->kill_members(node.id); !ok) return fail(ok.error());
       return data.size();
     }
     default: return fail(EACCES);

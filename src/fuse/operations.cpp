@@ -20,6 +20,7 @@ void op_create(fuse_req_t, fuse_ino_t, const char*, mode_t, fuse_file_info*);
 void op_mknod(fuse_req_t, fuse_ino_t, const char*, mode_t, dev_t);
 void op_symlink(fuse_req_t, const char*, fuse_ino_t, const char*);
 void op_statfs(fuse_req_t, fuse_ino_t);
+void op_poll(fuse_req_t, fuse_ino_t, fuse_file_info*, fuse_pollhandle*);
 
 fuse_lowlevel_ops make_operations() {
   fuse_lowlevel_ops ops{};
@@ -40,6 +41,7 @@ fuse_lowlevel_ops make_operations() {
   ops.mknod = op_mknod;
   ops.symlink = op_symlink;
   ops.statfs = op_statfs;
+  ops.poll = op_poll;
   return ops;
 }
 

@@ -102,14 +102,17 @@ Result<bool> Cgroup::populated() const {
   return text->find("populated 1") != std::string::npos;
 }
 
-Status Cgroup::wait_empty(std::chrono::milliseconds timeout) const {
+namespace {
+
+// Polls cgroup.events until `line` appears in it, at most `timeout`.
+Status wait_for_event(int cgroup_fd, std::string_view line, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto events = open_at(fd(), "cgroup.events", O_RDONLY);
+  auto events = open_at(cgroup_fd, "cgroup.events", O_RDONLY);
   if (!events) return fail(events.error());
   for (;;) {
     auto text = read_fd(events->get());
     if (!text) return fail(text.error());
-    if (text->find("populated 0") != std::string::npos) return {};
+    if (text->find(line) != std::string::npos) return {};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return fail(EBUSY);
@@ -120,6 +123,16 @@ Status Cgroup::wait_empty(std::chrono::milliseconds timeout) const {
   }
 }
 
+}  // namespace
+
+Status Cgroup::wait_empty(std::chrono::milliseconds timeout) const {
+  return wait_for_event(fd(), "populated 0", timeout);
+}
+
+Status Cgroup::wait_frozen(bool frozen, std::chrono::milliseconds timeout) const {
+  return wait_for_event(fd(), frozen ? "frozen 1" : "frozen 0", timeout);
+}
+
 Status Cgroup::remove_child(const std::string& name, std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, decltype(pause)(20000))) {
@@ -128,6 +141,34 @@ Status Cgroup::remove_child(const std::string& name, std::chrono::milliseconds t
     if (std::chrono::steady_clock::now() >= deadline) return fail(EBUSY);
     std::this_thread::sleep_for(pause);
   }
+}
+
+Status Cgroup::remove_child_tree(const std::string& name, std::chrono::milliseconds timeout) const {
+  auto child = open_child(name);
+  if (!child) return fail(child.error());
+  auto leaves = child->children();
+  if (!leaves) return fail(leaves.error());
+  for (const auto& leaf : *leaves)
+    if (auto ok = child->remove_child(leaf, timeout); !ok) return ok;
+  return remove_child(name, timeout);
+}
+
+Status Cgroup::enable_controllers() const {
+  auto available = read("cgroup.controllers");
+  if (!available) return fail(available.error());
+  Status result;
+  size_t pos = 0;
+  std::string_view all = *available;
+  while (pos < all.size()) {
+    auto end = all.find_first_of(" \n", pos);
+    if (end == std::string_view::npos) end = all.size();
+    if (end > pos) {
+      auto ok = write("cgroup.subtree_control", fmt::format("+{}", all.substr(pos, end - pos)));
+      if (!ok && result) result = ok;
+    }
+    pos = end + 1;
+  }
+  return result;
 }
 
 Result<std::string> Cgroup::read(const std::string& file) const { return read_file_at(fd(), file); }

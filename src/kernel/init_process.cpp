@@ -28,7 +28,8 @@ namespace {
 // Everything the child needs, prepared by the parent: the child shares the
 // parent's memory (CLONE_VM) and may only make system calls.
 struct ChildPlan {
-  int cgroup_procs_fd = -1;
+  int cgroup_procs_fd = -1;  // the container's cgroup: born there
+  int leaf_procs_fd = -1;    // the init's leaf: moved there once set up
   std::array<int, 8> join_fds{};  // namespaces to join, user last
   std::array<int, 8> join_types{};
   int join_count = 0;
@@ -109,6 +110,9 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
 }
 
 [[noreturn]] void become_init(ChildPlan* plan) {
+  // After the cgroup namespace was made (rooted at the container's cgroup):
+  // the init then lives in its leaf, members see themselves in "/tasks".
+  if (::write(plan->leaf_procs_fd, "0", 1) != 1) child_fail(plan, errno);
   if (plan->fresh_mount) {
     // As unshare(1): nothing done inside leaks out through propagation.
     ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
@@ -170,6 +174,9 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   auto procs = open_at(spec.cgroup->fd(), "cgroup.procs", O_WRONLY);
   if (!procs) return fail(procs.error());
   plan.cgroup_procs_fd = procs->get();
+  auto leaf_procs = open_at(spec.leaf->fd(), "cgroup.procs", O_WRONLY);
+  if (!leaf_procs) return fail(leaf_procs.error());
+  plan.leaf_procs_fd = leaf_procs->get();
 
   // The user namespace is joined last: the others are joined with the
   // daemon's full capabilities (which reach every descendant user

@@ -55,11 +55,11 @@ Status Containers::check_composable(const Container& c, int changing) const {
   if (c.removing) return fail(ENOENT);
   if (!c.children.empty())
     return fail(log::refuse(EBUSY, "{}: namespaces of a container with child containers are fixed", c.name));
-  auto procs = c.cgroup.procs();
+  auto procs = c.members.procs();
   if (!procs) return fail(procs.error());
-  for (pid_t p : *procs)
-    if (p != c.init_pid)
-      return fail(log::refuse(EBUSY, "{}: has members (pid {}); its namespaces are fixed", c.name, p));
+  if (!procs->empty())
+    return fail(log::refuse(EBUSY, "{}: has members (pid {}); its namespaces are fixed", c.name,
+                            procs->front()));
   for (auto& [id, other] : by_id_) {
     for (auto kind : kernel::kAllNsKinds) {
       const auto& slot = other->slot(kind);
@@ -78,6 +78,9 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
   kernel::InitSpec spec;
   spec.init_path = config_.init_path;
   spec.cgroup = &c.cgroup;
+  auto leaf = c.cgroup.open_child(state::kInitLeaf);
+  if (!leaf) return fail(leaf.error());
+  spec.leaf = &*leaf;
   for (auto kind : kernel::kAllNsKinds) {
     auto i = static_cast<size_t>(kind);
     const auto& want = next[i];

@@ -55,15 +55,26 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
         (void)c.cgroup.kill_all();
         (void)c.cgroup.wait_empty(std::chrono::seconds(5));
       }
-      if (auto removed = parent.cgroup.remove_child(c.cgroup_name, std::chrono::seconds(5)); !removed)
+      if (auto removed = parent.cgroup.remove_child_tree(c.cgroup_name, std::chrono::seconds(5)); !removed)
         log::error("mkdir {}: could not remove cgroup {} after failure: errno {}", c.name,
                    c.cgroup_name, removed.error());
     }
   } undo{complete, *c, *parent, spawned};
 
+  // Controllers first: once a child exists they can still be enabled, but
+  // only while the container's own cgroup holds no process, which it never does.
+  if (auto enabled = c->cgroup.enable_controllers(); !enabled)
+    log::debug("mkdir {}: not every controller could be enabled: errno {}", name, enabled.error());
+  auto init_leaf = c->cgroup.create_child(state::kInitLeaf);
+  if (!init_leaf) return fail(init_leaf.error());
+  auto members = c->cgroup.create_child(state::kMembersLeaf);
+  if (!members) return fail(members.error());
+  c->members = std::move(*members);
+
   kernel::InitSpec spec;
   spec.init_path = config_.init_path;
   spec.cgroup = &c->cgroup;
+  spec.leaf = &*init_leaf;
   spec.fresh = config_.fresh_namespaces;
   if (parent_id != kHostId) {
     for (auto kind : kernel::kAllNsKinds) {

@@ -47,6 +47,13 @@ Status Containers::load_children(Container& parent) {
     c->id = *id;
     c->name = record->name;
     c->parent = parent.id;
+    auto members = cgroup->open_child(state::kMembersLeaf);
+    if (!members && members.error() == ENOENT) members = cgroup->create_child(state::kMembersLeaf);
+    if (!members) {
+      log::warn("container {}: members cgroup: errno {}; left alone", record->name, members.error());
+      continue;
+    }
+    c->members = std::move(*members);
     c->cgroup = std::move(*cgroup);
     c->cgroup_name = cgroup_name;
     c->init_pid = record->init_pid;

@@ -16,6 +16,28 @@ std::optional<ContainerId> Containers::container_of_init(pid_t pid) const {
   return std::nullopt;
 }
 
+Status Containers::kill_members(ContainerId id) const {
+  std::unique_lock lock(mutex_);
+  auto* c = find(id);
+  if (!c || id == kHostId) return fail(ENOENT);
+  auto members = c->members.open_child(".");
+  lock.unlock();
+  if (!members) return fail(members.error());
+  if (auto ok = members->kill_all(); !ok) return ok;
+  return members->wait_empty(config_.teardown_timeout);
+}
+
+Status Containers::set_frozen(ContainerId id, bool frozen) const {
+  std::unique_lock lock(mutex_);
+  auto* c = find(id);
+  if (!c || id == kHostId) return fail(ENOENT);
+  auto cgroup = find(c->parent)->cgroup.open_child(c->cgroup_name);
+  lock.unlock();
+  if (!cgroup) return fail(cgroup.error());
+  if (auto ok = cgroup->write("cgroup.freeze", frozen ? "1" : "0"); !ok) return ok;
+  return cgroup->wait_frozen(frozen, config_.teardown_timeout);
+}
+
 Result<std::string> Containers::move_to_cgroup(ContainerId id, pid_t pid) {
   auto before = kernel::cgroup_of_process(pid);
   if (!before) return fail(before.error() == ENOENT ? ESRCH : before.error());
@@ -41,7 +63,7 @@ Result<std::string> Containers::move_to_cgroup(ContainerId id, pid_t pid) {
     return *before;
   }
   if (c->removing) return fail(ENOENT);
-  if (auto ok = c->cgroup.move_process(pid); !ok) return fail(ok.error());
+  if (auto ok = c->members.move_process(pid); !ok) return fail(ok.error());
   if (!in_container) {
     if (auto start = kernel::process_start_time(pid)) origins_[pid] = {*start, *before};
   }

@@ -31,7 +31,7 @@ Status Containers::remove(ContainerId parent_id, std::string_view name) {
   if (!cgroup) done = fail(cgroup.error());
   if (done) done = cgroup->kill_all();
   if (done) done = cgroup->wait_empty(config_.teardown_timeout);
-  if (done) done = parent->cgroup.remove_child(cgroup_name, config_.teardown_timeout);
+  if (done) done = parent->cgroup.remove_child_tree(cgroup_name, config_.teardown_timeout);
 
   lock.lock();
   c = find(id);

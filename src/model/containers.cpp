@@ -186,15 +186,10 @@ Result<std::vector<pid_t>> Containers::members(ContainerId id) const {
     }
     return out;
   }
-  std::unique_lock lock(mutex_);
+  std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
-  pid_t init = c->init_pid;
-  auto procs = c->cgroup.procs();
-  lock.unlock();
-  if (!procs) return fail(procs.error());
-  std::erase(*procs, init);
-  return *procs;
+  return c->members.procs();
 }
 
 Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::string& file) const {
@@ -202,6 +197,26 @@ Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::stri
   auto* c = find(id);
   if (!c) return fail(ENOENT);
   return c->cgroup.read(file);
+}
+
+Result<std::string> Containers::events(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c || id == kHostId) return fail(ENOENT);
+  auto own = c->cgroup.read("cgroup.events");
+  auto members = c->members.read("cgroup.events");
+  if (!own) return fail(own.error());
+  if (!members) return fail(members.error());
+  bool populated = members->find("populated 1") != std::string::npos;
+  bool frozen = own->find("frozen 1") != std::string::npos;
+  return fmt::format("populated {}\nfrozen {}\n", populated ? 1 : 0, frozen ? 1 : 0);
+}
+
+Result<std::pair<int, int>> Containers::events_fds(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c || id == kHostId) return fail(ENOENT);
+  return std::make_pair(c->cgroup.fd(), c->members.fd());
 }
 
 Status Containers::write_cgroup_file(ContainerId id, const std::string& file,

@@ -18,9 +18,12 @@ class Injector;
 
 namespace containerfs::fuse {
 
+class EventsWatcher;
+
 struct Filesystem {
   model::Containers* containers = nullptr;  // set once the daemon has detached
   kernel::Injector* injector = nullptr;  // moves processes into containers
+  EventsWatcher* events = nullptr;       // poll on `events` files
 };
 
 fuse_lowlevel_ops make_operations();

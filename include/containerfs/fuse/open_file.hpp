@@ -10,6 +10,7 @@ namespace containerfs::fuse {
 struct OpenFile {
   Node node;
   std::string content;  // the snapshot a read-open took
+  bool read_before = false;
 };
 
 // A write handler that has replied to the request itself returns this.

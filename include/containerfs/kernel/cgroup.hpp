@@ -44,8 +44,16 @@ class Cgroup {
   Result<bool> populated() const;        // cgroup.events
   // Waits until the cgroup has no live process, at most `timeout`.
   Status wait_empty(std::chrono::milliseconds timeout) const;
+  // Waits until cgroup.events says "frozen <frozen>", at most `timeout`
+  // (EBUSY then).
+  Status wait_frozen(bool frozen, std::chrono::milliseconds timeout) const;
   // rmdir of a child, retried while the kernel says EBUSY, at most `timeout`.
   Status remove_child(const std::string& name, std::chrono::milliseconds timeout) const;
+  // rmdir of a child and of the (process-free) leaf directories in it.
+  Status remove_child_tree(const std::string& name, std::chrono::milliseconds timeout) const;
+  // Enables for the children every controller this cgroup has (best effort:
+  // returns the first refusal, having tried them all).
+  Status enable_controllers() const;
 
   Result<std::string> read(const std::string& file) const;
   Status write(const std::string& file, std::string_view text) const;

@@ -17,7 +17,8 @@ namespace containerfs::kernel {
 
 struct InitSpec {
   std::string init_path;      // the containerfs-init program
-  const Cgroup* cgroup;       // born inside it
+  const Cgroup* cgroup;       // the container's cgroup: root of a fresh cgroup namespace
+  const Cgroup* leaf;         // where the init lives (inside `cgroup`)
   int fresh = 0;              // CLONE_NEW* kinds created anew for the container
   // Namespaces joined before the fresh ones are made (paths that open them:
   // /proc/PID/ns/X, /proc/DAEMON/fd/N, a bind mount). A joined user

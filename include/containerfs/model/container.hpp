@@ -39,7 +39,11 @@ struct Container {
   ContainerId parent = kHostId;
   std::map<std::string, ContainerId, std::less<>> children;
 
+  // The container's cgroup "c<id>" holds no process itself (so that
+  // controllers can be enabled for its children): its init lives in the
+  // leaf "init", its members in the leaf "tasks", child containers beside.
   kernel::Cgroup cgroup;
+  kernel::Cgroup members;  // c<id>/tasks
   std::string cgroup_name;  // its directory name: "c<id>"
 
   pid_t init_pid = 0;  // the host's "init" is the daemon itself

@@ -70,6 +70,17 @@ class Containers {
   // A path that opens the namespace the container's members get for that
   // kind: its own, the one it shares or adopted, or its parent's.
   Result<std::string> effective_ns_path(ContainerId id, kernel::NsKind kind) const;
+  // echo 1 > kill: every member (not the init), through cgroup.kill of the
+  // members' leaf; returns once they are gone (bounded).
+  Status kill_members(ContainerId id) const;
+  // echo 0|1 > freeze: returns once the cgroup reports the state (bounded).
+  Status set_frozen(ContainerId id, bool frozen) const;
+  // The `events` text: "populated" of the members (the init is no member),
+  // "frozen" of the whole container.
+  Result<std::string> events(ContainerId id) const;
+  // The container's cgroup directory fd and its members' leaf (valid while
+  // the container exists): their cgroup.events feed `events`.
+  Result<std::pair<int, int>> events_fds(ContainerId id) const;
   // Any pid in the container's namespaces: its init, or the daemon for the host.
   Result<pid_t> ns_holder(ContainerId id) const;
   size_t size() const;

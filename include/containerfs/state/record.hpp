@@ -29,6 +29,10 @@ Result<ContainerRecord> decode_record(std::string_view text);
 
 ContainerRecord record_of(const model::Container& c);
 
+// Leaves inside a container's cgroup.
+inline constexpr const char* kInitLeaf = "init";
+inline constexpr const char* kMembersLeaf = "tasks";
+
 // "c17" <-> 17
 std::string cgroup_name_of(model::ContainerId id);
 Result<model::ContainerId> id_of_cgroup_name(std::string_view name);

@@ -1,0 +1,45 @@
+// poll(2) on a container's `events` file: the poll handles the kernel hands
+// us wait here until the container's cgroup.events changes (kernfs wakes
+// its pollers with POLLPRI on every change), then are notified.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "containerfs/model/container.hpp"
+#include "containerfs/util/fd.hpp"
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::fuse {
+
+class EventsWatcher {
+ public:
+  EventsWatcher();
+  ~EventsWatcher();
+  EventsWatcher(const EventsWatcher&) = delete;
+  EventsWatcher& operator=(const EventsWatcher&) = delete;
+
+  // Starts watching the cgroup.events file under `cgroup_fd` (if not yet)
+  // and keeps `ph` (owned from now on) to notify at its next change. Call
+  // before checking the current state, so that no change is missed.
+  Status watch(model::ContainerId id, const std::vector<int>& cgroup_fds, fuse_pollhandle* ph);
+
+ private:
+  struct Watch {
+    std::vector<UniqueFd> events;
+    std::vector<fuse_pollhandle*> handles;
+  };
+  void run();
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  std::mutex mutex_;
+  std::map<model::ContainerId, Watch> watches_;
+  std::thread thread_;
+};
+
+}  // namespace containerfs::fuse
