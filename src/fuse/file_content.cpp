@@ -9,6 +9,7 @@
 
 #include "containerfs/fuse/filesystem.hpp"
 #include "containerfs/fuse/tasks_write.hpp"
+#include "containerfs/model/controller_files.hpp"
 #include "containerfs/kernel/process.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
@@ -20,6 +21,7 @@ using model::FileKind;
 bool is_readable(FileKind kind) { return kind != FileKind::kill; }
 
 bool is_writable(FileKind kind) {
+  if (model::is_controller_file(kind)) return true;  // the kernel's mode decides
   switch (kind) {
     case FileKind::tasks:
     case FileKind::hostname:
@@ -56,6 +58,8 @@ Result<bool> parse_bool(std::string_view data) {
 Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
   auto c = existing(fs, node);
   if (!c) return fail(c.error());
+  if (model::is_controller_file(node.kind))
+    return fs.containers->read_cgroup_file(node.id, model::controller_file_name(node.kind));
   switch (node.kind) {
     case FileKind::tasks: {
       auto pids = fs.containers->members(node.id);
@@ -79,6 +83,12 @@ Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
 Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string_view data) {
   auto c = existing(fs, node);
   if (!c) return fail(c.error());
+  if (model::is_controller_file(node.kind)) {
+    auto name = model::controller_file_name(node.kind);
+    if (auto ok = fs.containers->write_cgroup_file(node.id, name, data); !ok)
+      return fail(log::refuse(ok.error(), "{} of {}: the kernel refused it", name, c->name));
+    return data.size();
+  }
   switch (node.kind) {
     case FileKind::tasks: return write_tasks(fs, req, node.id, data);
     case FileKind::hostname: {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/model/controller_files.hpp"
 
 namespace containerfs::fuse {
 
@@ -48,6 +49,11 @@ Result<model::ContainerView> existing(Filesystem& fs, Node node) {
   auto c = fs.containers->get(node.id);
   if (!c) return fail(c.error());
   if (node.kind == FileKind::directory || node.kind == FileKind::created) return c;
+  if (model::is_controller_file(node.kind)) {
+    auto mode = fs.containers->controller_file_mode(node.id, model::controller_file_name(node.kind));
+    if (!mode) return fail(ENOENT);
+    return c;
+  }
   if (model::is_pending_link(node.kind)) {
     for (auto& [slot, name] : c->pending)
       if (slot == static_cast<int>(node.kind)) return c;
@@ -64,6 +70,10 @@ Result<struct stat> stat_of(Filesystem& fs, Node node) {
   struct stat st {};
   st.st_ino = to_ino(node);
   st.st_mode = model::file_mode(node.kind);
+  if (model::is_controller_file(node.kind)) {
+    auto mode = fs.containers->controller_file_mode(node.id, model::controller_file_name(node.kind));
+    if (mode) st.st_mode = S_IFREG | (*mode & 0777);
+  }
   st.st_nlink = node.kind == FileKind::directory ? 2 : 1;
   st.st_uid = 0;
   st.st_gid = 0;

@@ -127,7 +127,12 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
 
 int child_main(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
-  if (::write(plan->cgroup_procs_fd, "0", 1) != 1) child_fail(plan, errno);
+  // Through the container's cgroup, so that a fresh cgroup namespace is
+  // rooted there; once controllers are enabled for its children it takes
+  // no process (EBUSY), and the namespace is rooted at the init's leaf.
+  if (::write(plan->cgroup_procs_fd, "0", 1) != 1 &&
+      (errno != EBUSY || ::write(plan->leaf_procs_fd, "0", 1) != 1))
+    child_fail(plan, errno);
   for (int i = 0; i < plan->join_count; ++i)
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
   if (plan->unshare_flags && ::unshare(plan->unshare_flags) != 0) child_fail(plan, errno);

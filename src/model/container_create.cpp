@@ -61,10 +61,6 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
     }
   } undo{complete, *c, *parent, spawned};
 
-  // Controllers first: once a child exists they can still be enabled, but
-  // only while the container's own cgroup holds no process, which it never does.
-  if (auto enabled = c->cgroup.enable_controllers(); !enabled)
-    log::debug("mkdir {}: not every controller could be enabled: errno {}", name, enabled.error());
   auto init_leaf = c->cgroup.create_child(state::kInitLeaf);
   if (!init_leaf) return fail(init_leaf.error());
   auto members = c->cgroup.create_child(state::kMembersLeaf);
@@ -99,6 +95,10 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   for (auto kind : kernel::kAllNsKinds)
     if (spec.fresh & kernel::ns_clone_flag(kind)) c->slot(kind).origin = NsOrigin::own;
 
+  // Controllers for what lies below, now that the init has passed through
+  // the container's own cgroup (its cgroup namespace is rooted there).
+  if (auto enabled = c->cgroup.enable_controllers(); !enabled)
+    log::debug("mkdir {}: not every controller could be enabled: errno {}", name, enabled.error());
   if (auto saved = persist(*c); !saved) return fail(saved.error());
   complete = true;
   ContainerId id = c->id;

@@ -9,7 +9,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
 #include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/model/controller_files.hpp"
 #include "containerfs/state/record.hpp"
 #include "containerfs/util/log.hpp"
 
@@ -197,6 +200,32 @@ Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::stri
   auto* c = find(id);
   if (!c) return fail(ENOENT);
   return c->cgroup.read(file);
+}
+
+Result<std::vector<std::string>> Containers::controller_files(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  if (id == kHostId) return std::vector<std::string>{};
+  auto dup = c->cgroup.open_child(".");
+  if (!dup) return fail(dup.error());
+  DIR* dir = ::fdopendir(::dup(dup->fd()));
+  if (!dir) return fail_errno();
+  std::vector<std::string> names;
+  while (auto* ent = ::readdir(dir))
+    if (ent->d_type == DT_REG && is_controller_file_name(ent->d_name)) names.emplace_back(ent->d_name);
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<mode_t> Containers::controller_file_mode(ContainerId id, const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c || id == kHostId || !is_controller_file_name(name)) return fail(ENOENT);
+  struct stat st {};
+  if (::fstatat(c->cgroup.fd(), name.c_str(), &st, 0) != 0) return fail_errno();
+  return st.st_mode;
 }
 
 Result<std::string> Containers::events(ContainerId id) const {

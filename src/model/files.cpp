@@ -60,6 +60,7 @@ kernel::NsKind ns_of_file(FileKind kind) {
 
 mode_t file_mode(FileKind kind) {
   if (is_pending_link(kind)) return S_IFLNK | 0777;
+  if (is_controller_file(kind)) return S_IFREG | 0644;
   return kFiles[static_cast<size_t>(kind)].mode;
 }
 

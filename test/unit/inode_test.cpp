@@ -15,7 +15,8 @@ TEST_CASE("the host directory is the FUSE root inode") {
 
 TEST_CASE("inodes round-trip for every container and file kind") {
   for (model::ContainerId id : {0ull, 1ull, 2ull, 1000ull, (1ull << 40)}) {
-    for (int k = 0; k < static_cast<int>(FileKind::count_); ++k) {
+    for (int k : {0, 1, 5, static_cast<int>(FileKind::count_) - 1, model::kPendingLinkFirst,
+                  model::kControllerFileFirst, (1 << model::kKindBits) - 1}) {
       Node node{id, static_cast<FileKind>(k)};
       auto ino = fuse::to_ino(node);
       auto back = fuse::from_ino(ino);
@@ -33,7 +34,8 @@ TEST_CASE("inodes of different nodes differ") {
 
 TEST_CASE("garbage inode numbers are refused") {
   CHECK_FALSE(fuse::from_ino(0));
-  CHECK_FALSE(fuse::from_ino(256));  // host directory in packed form: only 1 names it
-  CHECK_FALSE(fuse::from_ino((5u << 8) | 0x1f));  // unknown kind
-  CHECK(fuse::from_ino((5u << 8) | 0xff));        // a pending link's kind
+  CHECK_FALSE(fuse::from_ino(1u << 12));  // host directory in packed form: only 1 names it
+  CHECK_FALSE(fuse::from_ino((5u << 12) | 0x3f));  // unknown kind
+  CHECK(fuse::from_ino((5u << 12) | 0x40));        // a pending link's kind
+  CHECK(fuse::from_ino((5u << 12) | 0xfff));       // a controller file's kind
 }

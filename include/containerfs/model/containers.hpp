@@ -75,6 +75,10 @@ class Containers {
   Status kill_members(ContainerId id) const;
   // echo 0|1 > freeze: returns once the cgroup reports the state (bounded).
   Status set_frozen(ContainerId id, bool frozen) const;
+  // The controller interface files the container's cgroup has now.
+  Result<std::vector<std::string>> controller_files(ContainerId id) const;
+  // Whether the container's cgroup has that interface file, and its mode.
+  Result<mode_t> controller_file_mode(ContainerId id, const std::string& name) const;
   // The `events` text: "populated" of the members (the init is no member),
   // "frozen" of the whole container.
   Result<std::string> events(ContainerId id) const;

@@ -11,7 +11,7 @@
 
 namespace containerfs::model {
 
-enum class FileKind : uint8_t {
+enum class FileKind : uint16_t {
   directory = 0,
   tasks,
   init,
@@ -36,11 +36,20 @@ enum class FileKind : uint8_t {
   count_,
 };
 
-// Symlinks under other names (the temporaries of `ln -sf`) take kinds from
-// here up, one per link: kPendingLinkFirst + slot.
-inline constexpr int kPendingLinkFirst = 32;
-inline constexpr int kPendingLinkSlots = 256 - kPendingLinkFirst;
-inline bool is_pending_link(FileKind kind) { return static_cast<int>(kind) >= kPendingLinkFirst; }
+// Kinds are 12 bits of the inode number. Symlinks under other names (the
+// temporaries of `ln -sf`) take one kind per link from kPendingLinkFirst;
+// cgroup controller files (memory.max, ...) one per file name from
+// kControllerFileFirst (see controller_files.hpp).
+inline constexpr int kKindBits = 12;
+inline constexpr int kPendingLinkFirst = 64;
+inline constexpr int kPendingLinkSlots = 960;
+inline constexpr int kControllerFileFirst = kPendingLinkFirst + kPendingLinkSlots;
+inline constexpr int kControllerFileSlots = (1 << kKindBits) - kControllerFileFirst;
+inline bool is_pending_link(FileKind kind) {
+  int k = static_cast<int>(kind);
+  return k >= kPendingLinkFirst && k < kControllerFileFirst;
+}
+inline bool is_controller_file(FileKind kind) { return static_cast<int>(kind) >= kControllerFileFirst; }
 
 std::string_view file_name(FileKind kind);
 std::optional<FileKind> file_kind_from_name(std::string_view name);

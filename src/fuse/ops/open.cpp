@@ -19,6 +19,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   bool writes = mode == O_WRONLY || mode == O_RDWR;
   if ((reads && !is_readable(node->kind)) || (writes && !is_writable(node->kind)))
     return (void)fuse_reply_err(req, EACCES);
+  if (writes && model::is_controller_file(node->kind)) {
+    // Read-only interface files (cpu.stat, memory.current): as cgroupfs.
+    auto st = stat_of(fs, *node);
+    if (!st) return (void)fuse_reply_err(req, st.error());
+    if (!(st->st_mode & 0222)) return (void)fuse_reply_err(req, EACCES);
+  }
   auto file = std::make_unique<OpenFile>();
   file->node = *node;
   if (reads) {

@@ -1,6 +1,7 @@
 #include <vector>
 
 #include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/model/controller_files.hpp"
 
 namespace containerfs::fuse {
 
@@ -21,6 +22,10 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
   entries.push_back({".", Node{*id, model::FileKind::directory}});
   entries.push_back({"..", Node{c->parent, model::FileKind::directory}});
   for (auto kind : files_of(*c)) entries.push_back({std::string(model::file_name(kind)), Node{*id, kind}});
+  if (auto files = fs.containers->controller_files(*id)) {
+    for (auto& name : *files)
+      if (auto kind = model::controller_file_kind(name)) entries.push_back({name, Node{*id, *kind}});
+  }
   for (auto& [slot, name] : c->pending)
     entries.push_back({name, Node{*id, static_cast<model::FileKind>(slot)}});
   for (auto& [name, child] : *kids) entries.push_back({name, Node{child, model::FileKind::directory}});
