@@ -1,5 +1,15 @@
 // Rebuilding the tree from what an earlier daemon left: the cgroup
 // directories under the daemon's own, and the record on each.
+//
+// What the records do not explain is cleaned up, deterministically:
+// - a container cgroup without a valid record (a mkdir cut short), or whose
+//   recorded init is gone (an rmdir cut short, or an init killed from
+//   outside, which ends the container) is torn down with everything below
+//   it: its processes killed through cgroup.kill, its cgroups removed;
+// - a process in a container's init leaf other than its recorded init (a
+//   namespace change cut short between starting the new init and killing
+//   the old) is killed.
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +27,19 @@ Status Containers::load() {
   return loaded;
 }
 
+void Containers::tear_down_orphan(const kernel::Cgroup& parent, const std::string& name) {
+  auto cgroup = parent.open_child(name);
+  if (!cgroup) return;
+  if (auto below = cgroup->children()) {
+    for (const auto& child : *below)
+      if (state::id_of_cgroup_name(child)) tear_down_orphan(*cgroup, child);
+  }
+  Status done = cgroup->kill_all();
+  if (done) done = cgroup->wait_empty(config_.teardown_timeout);
+  if (done) done = parent.remove_child_tree(name, config_.teardown_timeout);
+  if (!done) log::error("cgroup {}: could not be removed: errno {}", cgroup->path(), done.error());
+}
+
 Status Containers::load_children(Container& parent) {
   auto names = parent.cgroup.children();
   if (!names) return fail(names.error());
@@ -29,14 +52,16 @@ Status Containers::load_children(Container& parent) {
     auto text = cgroup->get_record();
     auto record = text ? state::decode_record(*text) : fail(text.error());
     if (!record) {
-      log::warn("cgroup {}: no valid containerfs record (errno {}); left alone", cgroup->path(),
-                record.error());
+      log::warn("cgroup {}: no valid containerfs record (errno {}): an unfinished container; removed",
+                cgroup->path(), record.error());
+      tear_down_orphan(parent.cgroup, cgroup_name);
       continue;
     }
     auto start = kernel::process_start_time(record->init_pid);
     if (!start || *start != record->init_start) {
-      log::warn("container {} (cgroup {}): its init {} is gone; left alone", record->name,
-                cgroup->path(), record->init_pid);
+      log::warn("container {} (cgroup {}): its init {} is gone, so is the container; removed",
+                record->name, cgroup->path(), record->init_pid);
+      tear_down_orphan(parent.cgroup, cgroup_name);
       continue;
     }
     if (parent.children.contains(record->name)) {
@@ -47,6 +72,15 @@ Status Containers::load_children(Container& parent) {
     c->id = *id;
     c->name = record->name;
     c->parent = parent.id;
+    if (auto leaf = cgroup->open_child(state::kInitLeaf)) {
+      if (auto procs = leaf->procs()) {
+        for (pid_t p : *procs) {
+          if (p == record->init_pid) continue;
+          log::warn("container {}: stray process {} in its init leaf killed", record->name, p);
+          ::kill(p, SIGKILL);
+        }
+      }
+    }
     auto members = cgroup->open_child(state::kMembersLeaf);
     if (!members && members.error() == ENOENT) members = cgroup->create_child(state::kMembersLeaf);
     if (!members) {

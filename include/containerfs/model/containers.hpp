@@ -136,6 +136,8 @@ class Containers {
   Status persist(const Container& c) const;
   void on_process_exit(pid_t pid);
   Status load_children(Container& parent);
+  // Kills and removes a container cgroup the records do not explain.
+  void tear_down_orphan(const kernel::Cgroup& parent, const std::string& name);
   // Refusals common to every composition change.
   Status check_composable(const Container& c, int changing_kinds) const;
   // Replaces the init so that it holds exactly `next` (the container has no
