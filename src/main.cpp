@@ -39,6 +39,7 @@ struct ParseState {
   Options options;
   std::vector<std::string> positional;
   bool bad = false;
+  bool fsname_given = false;
 };
 
 int process_option(void* data, const char* arg, int key, fuse_args*) {
@@ -48,6 +49,7 @@ int process_option(void* data, const char* arg, int key, fuse_args*) {
     return 0;  // put back below: the last one is the mount point
   }
   if (key == FUSE_OPT_KEY_OPT) {
+    if (std::string_view(arg).starts_with("fsname=")) st->fsname_given = true;
     auto ours = apply_option(st->options, arg);
     if (!ours) {
       fmt::print(stderr, "containerfs: invalid option: {}\n", arg);
@@ -129,7 +131,8 @@ int main(int argc, char* argv[]) {
   if (parsed.positional.size() == 2) parsed.options.source = parsed.positional[0];
   if (!parsed.positional.empty()) fuse_opt_add_arg(&args, parsed.positional.back().c_str());
   fuse_opt_add_arg(&args, "-osubtype=containerfs");
-  fuse_opt_add_arg(&args, fmt::format("-ofsname={}", parsed.options.source).c_str());
+  if (!parsed.fsname_given)
+    fuse_opt_add_arg(&args, fmt::format("-ofsname={}", parsed.options.source).c_str());
   fuse_opt_add_arg(&args, "-odefault_permissions");
 
   fuse_cmdline_opts cmd{};

@@ -144,12 +144,14 @@ Status Cgroup::remove_child(const std::string& name, std::chrono::milliseconds t
 }
 
 Status Cgroup::remove_child_tree(const std::string& name, std::chrono::milliseconds timeout) const {
+  // Bottom-up: software inside a container (systemd, a nested runtime) may
+  // have made cgroups of its own below the leaves.
   auto child = open_child(name);
   if (!child) return fail(child.error());
-  auto leaves = child->children();
-  if (!leaves) return fail(leaves.error());
-  for (const auto& leaf : *leaves)
-    if (auto ok = child->remove_child(leaf, timeout); !ok) return ok;
+  auto below = child->children();
+  if (!below) return fail(below.error());
+  for (const auto& dir : *below)
+    if (auto ok = child->remove_child_tree(dir, timeout); !ok) return ok;
   return remove_child(name, timeout);
 }
 

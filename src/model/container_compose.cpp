@@ -113,7 +113,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
   if (spec.fresh & CLONE_NEWUTS) {
     auto old = c.slot(NsKind::uts).origin == NsOrigin::own ? kernel::read_hostname(c.init_pid)
                                                             : Result<std::string>(c.name);
-    spec.hostname = old ? *old : c.name;
+    spec.hostname = old ? *old : c.name.substr(0, 64);
   }
   if (spec.fresh & CLONE_NEWNS) {
     if (auto text = kernel::read_own_mountinfo())

@@ -80,7 +80,8 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
         spec.join.emplace_back(kind, path);
     }
   }
-  spec.hostname = c->name;
+  // A hostname has at most 64 bytes (HOST_NAME_MAX); a longer name is cut.
+  spec.hostname = c->name.substr(0, 64);
   if (spec.fresh & CLONE_NEWNS) spec.detach_mounts = containerfs_mounts();
   auto init = kernel::spawn_init(spec);
   if (!init) return fail(log::refuse(init.error(), "mkdir {}: starting init", name));

@@ -49,7 +49,7 @@ class Cgroup {
   Status wait_frozen(bool frozen, std::chrono::milliseconds timeout) const;
   // rmdir of a child, retried while the kernel says EBUSY, at most `timeout`.
   Status remove_child(const std::string& name, std::chrono::milliseconds timeout) const;
-  // rmdir of a child and of the (process-free) leaf directories in it.
+  // rmdir of a child and, bottom-up, of every (process-free) cgroup below it.
   Status remove_child_tree(const std::string& name, std::chrono::milliseconds timeout) const;
   // Enables for the children every controller this cgroup has (best effort:
   // returns the first refusal, having tried them all).

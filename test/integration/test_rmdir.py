@@ -1,0 +1,181 @@
+"""Issue item 8: rmdir tears a container down completely; nothing leaks."""
+import errno
+import os
+import re
+
+import helpers
+from helpers import DEFAULT_FRESH, errno_of, run, wait_until
+
+
+def test_rmdir_removes_init_cgroup_and_namespaces(cfs):
+    cfs.mkdir("web")
+    init = cfs.init_pid("web")
+    cg = cfs.cgroup_dir_of("web")
+    inos = {helpers.proc_ns_ino(init, n) for n in DEFAULT_FRESH}
+    run(["rmdir", cfs.path("web")])
+    # Synchronous: the cgroup is gone when rmdir returns.
+    assert not os.path.exists(cg)
+    assert helpers.child_cgroups(cfs.cgroup) == []
+    assert not os.path.exists(cfs.path("web"))
+    assert "web" not in os.listdir(cfs.mnt)
+    # The init is dead and reaped by the daemon (no zombie left).
+    wait_until(lambda: helpers.gone(init), 5, what=f"init {init} to be reaped")
+    # Its namespaces are released: no process holds them.
+    held = helpers.all_ns_inodes()
+    assert not (inos & set(held)), {i: held[i] for i in inos & set(held)}
+
+
+def test_rmdir_kills_members(cfs):
+    cfs.mkdir("web")
+    cg = cfs.cgroup_dir_of("web")
+    sleeper = cfs.popen(["sleep", "1000"])
+    helpers.move_to_cgroup(sleeper.pid, cfs.members_cgroup("web"))
+    assert sleeper.pid in helpers.all_cgroup_procs(cg)
+    run(["rmdir", cfs.path("web")])
+    assert sleeper.wait(timeout=5) == -9, "member not killed with SIGKILL"
+    assert not os.path.exists(cg)
+
+
+def test_rmdir_removes_sub_cgroups_made_inside(cfs):
+    # Software in a container (systemd, a nested runtime) makes cgroups below
+    # the container's own; rmdir kills their processes (cgroup.kill is
+    # recursive) and leaves no cgroup behind.
+    cfs.mkdir("web")
+    cg = cfs.cgroup_dir_of("web")
+    sub = os.path.join(cfs.members_cgroup("web"), "sub")
+    os.mkdir(sub)
+    sleeper = cfs.popen(["sleep", "1000"])
+    helpers.move_to_cgroup(sleeper.pid, sub)
+    p = run(["rmdir", cfs.path("web")], check=False)
+    assert sleeper.wait(timeout=10) == -9
+    assert p.returncode == 0, p.stderr
+    assert helpers.cgroup_dirs(cfs.cgroup) == []
+    assert not os.path.exists(cfs.path("web"))
+
+
+def test_rmdir_with_child_is_enotempty(cfs):
+    cfs.mkdir("web", "web/db")
+    before = helpers.snapshot(cfs.mnt, cfs.cgroup)
+    inits = (cfs.init_pid("web"), cfs.init_pid("web/db"))
+    assert errno_of(os.rmdir, cfs.path("web")) == errno.ENOTEMPTY
+    p = run(["rmdir", cfs.path("web")], check=False)
+    assert p.returncode != 0 and "Directory not empty" in p.stderr
+    assert helpers.snapshot(cfs.mnt, cfs.cgroup) == before
+    assert all(helpers.alive(pid) for pid in inits)
+    # Bottom-up works.
+    run(["rmdir", cfs.path("web", "db")])
+    run(["rmdir", cfs.path("web")])
+    assert helpers.cgroup_dirs(cfs.cgroup) == []
+
+
+def test_rmdir_nested_releases_everything(cfs):
+    run(["mkdir", "-p", cfs.path("a", "b", "c")])
+    inits = [cfs.init_pid(p) for p in ["a", "a/b", "a/b/c"]]
+    run(["rmdir", cfs.path("a/b/c"), cfs.path("a/b"), cfs.path("a")])
+    assert helpers.cgroup_dirs(cfs.cgroup) == []
+    for pid in inits:
+        wait_until(lambda: helpers.gone(pid), 5, what=f"init {pid} reaped")
+
+
+def our_processes(cfs):
+    """Processes that belong to this containerfs: the daemon's descendants
+    and every process in its cgroup tree."""
+    return sorted(set(helpers.descendants(cfs.pid)) | set(helpers.all_cgroup_procs(cfs.cgroup)))
+
+
+def related(cfs, pid):
+    """True if pid is ours: in the test's cgroup tree, or a descendant of the
+    daemon or of the test (orphans come to the test, a subreaper)."""
+    try:
+        if helpers.cgroup_of(pid).startswith("/" + os.path.relpath(cfs.cgroup, helpers.find_cgroup2_mount())):
+            return True
+    except OSError:
+        return False
+    return pid in helpers.descendants(cfs.pid) or pid in helpers.descendants(os.getpid())
+
+
+def ns_held_by(pids):
+    """Distinct nsfs inodes under /proc/P/ns/* for the given pids."""
+    out = set()
+    for pid in pids:
+        for n in helpers.NS_PROC_NAME.values():
+            try:
+                out.add(os.stat(f"/proc/{pid}/ns/{n}").st_ino)
+            except OSError:
+                pass
+    return out
+
+
+def ns_fds(pid):
+    """Namespaces the process holds open as fds."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        m = re.fullmatch(r"[a-z_]+:\[(\d+)\]", target)
+        if m:
+            out.add(int(m.group(1)))
+    return out
+
+
+def nsfs_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return {line for line in f if " - nsfs " in line}
+
+
+def test_100_cycles_leak_nothing(cfs):
+    # Warm up once (lazy allocations are not leaks).
+    run(["mkdir", cfs.path("warm")])
+    run(["rmdir", cfs.path("warm")])
+    wait_until(lambda: our_processes(cfs) == [], 5, what="warm-up init to go")
+
+    procs_before = our_processes(cfs)
+    cg_before = helpers.cgroup_dirs(cfs.cgroup)
+    fds_before = run(["sh", "-c", f"ls /proc/{cfs.pid}/fd | wc -l"]).stdout.strip()
+    ns_fds_before = ns_fds(cfs.pid)
+    held_before = ns_held_by([cfs.pid] + procs_before)
+    nsfs_mounts_before = nsfs_mounts()
+
+    # 100 cycles; each records the namespace inodes the container had.
+    script = r"""
+m="$1"
+for i in $(seq 1 100); do
+  mkdir "$m/c$i" || exit 1
+  for n in network uts ipc pid mount cgroup; do stat -L -c %i "$m/c$i/$n"; done
+  rmdir "$m/c$i" || exit 1
+done
+"""
+    p = run(["sh", "-c", script, "sh", cfs.mnt], timeout=120)
+    seen = {int(x) for x in p.stdout.split()}
+    assert len(seen) >= 6, "the loop did not see the containers' namespaces"
+
+    # Inits exit and are reaped asynchronously: bounded wait for the count.
+    wait_until(lambda: our_processes(cfs) == procs_before, 10,
+               what=f"processes back to {procs_before} (now {our_processes(cfs)})")
+    assert helpers.cgroup_dirs(cfs.cgroup) == cg_before
+    assert run(["sh", "-c", f"ls /proc/{cfs.pid}/fd | wc -l"]).stdout.strip() == fds_before
+    assert ns_fds(cfs.pid) == ns_fds_before
+    assert not [pid for pid in helpers.all_pids()
+                if (st := helpers.proc_status(pid)) and int(st["PPid"]) == cfs.pid
+                and st["State"].startswith("Z")], "zombie children of the daemon"
+
+    # Distinct namespaces held by our processes: the same as before.
+    assert ns_held_by([cfs.pid] + our_processes(cfs)) == held_before
+    # System-wide, no process of ours holds a namespace of any cycle. (nsfs
+    # inode numbers are reused at once, so other processes on the machine
+    # may hold the same numbers for their own new namespaces.)
+    all_after = helpers.all_ns_inodes()
+    still = {i: [(pid, n, helpers.cmdline(pid)) for pid, n in all_after[i] if related(cfs, pid)]
+             for i in seen if i in all_after}
+    still = {i: v for i, v in still.items() if v}
+    assert not still, still
+    # Nor by a bind mount of an nsfs file in the daemon's state directory or
+    # our temp dirs (elsewhere, e.g. /run/netns, other programs on the
+    # machine make their own with reused numbers).
+    new_mounts = nsfs_mounts() - nsfs_mounts_before
+    ours = [m for m in new_mounts
+            if m.split()[4].startswith((cfs.state, str(cfs.tmp), cfs.cgroup))]
+    assert not ours, ours
+    assert set(os.listdir(cfs.mnt)) == set(helpers.ALL_NS_FILES) | {"self", "tasks"}
