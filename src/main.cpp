@@ -37,6 +37,7 @@ using namespace containerfs;
 
 struct ParseState {
   Options options;
+  OptionParser parser{options};
   std::vector<std::string> positional;
   bool bad = false;
   bool fsname_given = false;
@@ -50,7 +51,7 @@ int process_option(void* data, const char* arg, int key, fuse_args*) {
   }
   if (key == FUSE_OPT_KEY_OPT) {
     if (std::string_view(arg).starts_with("fsname=")) st->fsname_given = true;
-    auto ours = apply_option(st->options, arg);
+    auto ours = st->parser.feed(arg);
     if (!ours) {
       fmt::print(stderr, "containerfs: invalid option: {}\n", arg);
       st->bad = true;
@@ -124,6 +125,10 @@ int main(int argc, char* argv[]) {
   ParseState parsed;
   parsed.options.namespaces = default_namespaces();
   if (fuse_opt_parse(&args, &parsed, nullptr, process_option) != 0 || parsed.bad) return 1;
+  if (!parsed.parser.finish()) {
+    fmt::print(stderr, "containerfs: invalid namespaces= list\n");
+    return 1;
+  }
   if (parsed.positional.size() > 2) {
     fmt::print(stderr, "containerfs: too many arguments\n");
     return 1;

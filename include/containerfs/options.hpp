@@ -19,8 +19,21 @@ struct Options {
 // Default of namespaces=: network,uts,ipc,pid,mount,cgroup.
 int default_namespaces();
 
-// Applies one containerfs -o option ("cgroup=/x"); returns false if the
-// option is not one of ours (libfuse's then), EINVAL if ours but invalid.
-Result<bool> apply_option(Options& options, std::string_view option);
+// Takes the -o options one at a time, as libfuse splits them (at commas):
+// `-o namespaces=network,uts` arrives as "namespaces=network" then "uts",
+// so bare namespace names right after a namespaces= option continue its
+// list. ':' separates too ("namespaces=network:uts").
+class OptionParser {
+ public:
+  explicit OptionParser(Options& options) : options_(options) {}
+  // true: ours, consumed; false: not ours (libfuse's); EINVAL: ours, bad.
+  Result<bool> feed(std::string_view option);
+  // Applies a namespaces= list still being collected; EINVAL if bad.
+  Status finish();
+
+ private:
+  Options& options_;
+  std::optional<std::string> ns_list_;
+};
 
 }  // namespace containerfs

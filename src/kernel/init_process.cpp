@@ -52,17 +52,26 @@ struct ChildPlan {
   ::_exit(127);
 }
 
+// One int of payload and room for one passed fd.
+struct FdMessage {
+  int value = 0;
+  iovec iov{&value, sizeof value};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+};
+
 // Hands the grandchild's pidfd to the daemon: its pid number means nothing
 // outside the pid namespace the intermediate lives in.
 void send_pidfd(int sock, int pidfd) {
-  int ok = 0;
-  iovec iov{&ok, sizeof ok};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  FdMessage m;
+  auto& msg = m.msg;
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -74,14 +83,8 @@ void send_pidfd(int sock, int pidfd) {
 // One status message: an errno (>0), or 0 with a pidfd; 0 bytes = all
 // writers gone (exec succeeded).
 Result<int> receive_status(int sock, UniqueFd* pidfd) {
-  int value = 0;
-  iovec iov{&value, sizeof value};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  FdMessage m;
+  auto& msg = m.msg;
   ssize_t n;
   do {
     n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -95,7 +98,7 @@ Result<int> receive_status(int sock, UniqueFd* pidfd) {
       pidfd->reset(fd);
     }
   }
-  return value;
+  return m.value;
 }
 
 // The pid of a pidfd as the daemon's pid namespace sees it.
@@ -147,30 +150,6 @@ int child_main(void* arg) {
   send_pidfd(plan->status_sock, pidfd);
   ::_exit(0);
 }
-
-// Joins the pid namespace at `path` for children of this thread only, and
-// goes back to the daemon's own on destruction.
-class PidNsForChildren {
- public:
-  static Result<PidNsForChildren> enter(const std::string& path) {
-    PidNsForChildren guard;
-    auto home = open_at(AT_FDCWD, "/proc/thread-self/ns/pid", O_RDONLY);
-    if (!home) return fail(home.error());
-    auto target = open_at(AT_FDCWD, path, O_RDONLY);
-    if (!target) return fail(target.error());
-    if (::setns(target->get(), CLONE_NEWPID) != 0) return fail_errno();
-    guard.home_ = std::move(*home);
-    return guard;
-  }
-  PidNsForChildren() = default;
-  PidNsForChildren(PidNsForChildren&&) = default;
-  ~PidNsForChildren() {
-    if (home_) ::setns(home_.get(), CLONE_NEWPID);
-  }
-
- private:
-  UniqueFd home_;
-};
 
 }  // namespace
 
@@ -257,9 +236,9 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   plan.argv = argv;
   plan.envp = envp;
 
-  std::optional<PidNsForChildren> pid_guard;
+  std::optional<ThreadNsVisit> pid_guard;
   if (!pid_parent.empty()) {
-    auto guard = PidNsForChildren::enter(pid_parent);
+    auto guard = ThreadNsVisit::enter(pid_parent, NsKind::pid);
     if (!guard) return fail(guard.error());
     pid_guard.emplace(std::move(*guard));
   }

@@ -89,4 +89,23 @@ Result<int> ns_type_of_fd(int fd) {
   return type;
 }
 
+Result<ThreadNsVisit> ThreadNsVisit::enter(const std::string& path, NsKind kind) {
+  std::string home_path = kind == NsKind::pid ? "/proc/thread-self/ns/pid_for_children"
+                                              : fmt::format("/proc/thread-self/ns/{}", ns_proc_name(kind));
+  int home = ::open(home_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (home < 0) return fail_errno();
+  ThreadNsVisit visit;
+  visit.home_.reset(home);
+  int target = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0) return fail_errno();
+  UniqueFd target_fd(target);
+  if (::setns(target, ns_clone_flag(kind)) != 0) return fail_errno();
+  visit.type_ = ns_clone_flag(kind);
+  return visit;
+}
+
+ThreadNsVisit::~ThreadNsVisit() {
+  if (home_ && type_) ::setns(home_.get(), type_);
+}
+
 }  // namespace containerfs::kernel

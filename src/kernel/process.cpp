@@ -124,35 +124,9 @@ Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer) {
   return found;
 }
 
-namespace {
-
-// Enters the uts namespace of `holder` on this thread; back on destruction.
-class UtsVisit {
- public:
-  static Result<UtsVisit> enter(pid_t holder) {
-    auto home = open_at(AT_FDCWD, "/proc/thread-self/ns/uts", O_RDONLY);
-    if (!home) return fail(home.error());
-    auto target = open_at(AT_FDCWD, ns_proc_path(holder, NsKind::uts), O_RDONLY);
-    if (!target) return fail(target.error());
-    if (::setns(target->get(), CLONE_NEWUTS) != 0) return fail_errno();
-    UtsVisit v;
-    v.home_ = std::move(*home);
-    return v;
-  }
-  UtsVisit() = default;
-  UtsVisit(UtsVisit&&) = default;
-  ~UtsVisit() {
-    if (home_) ::setns(home_.get(), CLONE_NEWUTS);
-  }
-
- private:
-  UniqueFd home_;
-};
-
-}  // namespace
 
 Result<std::string> read_hostname(pid_t holder) {
-  auto visit = UtsVisit::enter(holder);
+  auto visit = ThreadNsVisit::enter(ns_proc_path(holder, NsKind::uts), NsKind::uts);
   if (!visit) return fail(visit.error());
   struct utsname u {};
   if (::uname(&u) != 0) return fail_errno();
@@ -161,7 +135,7 @@ Result<std::string> read_hostname(pid_t holder) {
 
 Status write_hostname(pid_t holder, std::string_view name) {
   if (name.size() > 64) return fail(EINVAL);
-  auto visit = UtsVisit::enter(holder);
+  auto visit = ThreadNsVisit::enter(ns_proc_path(holder, NsKind::uts), NsKind::uts);
   if (!visit) return fail(visit.error());
   if (::sethostname(name.data(), name.size()) != 0) return fail_errno();
   return {};

@@ -48,4 +48,21 @@ Result<NsId> ns_id_of_fd(int fd);
 // fd is not a namespace.
 Result<int> ns_type_of_fd(int fd);
 
+// This thread joins the namespace at `path` (setns is per thread) for the
+// lifetime of the object, and goes back to the one it had on destruction.
+// For the pid namespace that is the namespace of the thread's children.
+// Not for mount or user namespaces (per process).
+class ThreadNsVisit {
+ public:
+  static Result<ThreadNsVisit> enter(const std::string& path, NsKind kind);
+  ThreadNsVisit() = default;
+  ThreadNsVisit(ThreadNsVisit&&) = default;
+  ThreadNsVisit& operator=(ThreadNsVisit&&) = default;
+  ~ThreadNsVisit();
+
+ private:
+  UniqueFd home_;
+  int type_ = 0;
+};
+
 }  // namespace containerfs::kernel
