@@ -198,12 +198,10 @@ int main(int argc, char* argv[]) {
   auto containers = std::make_unique<model::Containers>(std::move(config));
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());
-#ifndef CONTAINERFS_WITHOUT_INJECTOR
   kernel::InjectorOptions inject_options;
   inject_options.log = [](std::string_view line) { log::info("inject: {}", line); };
   kernel::Injector injector(std::move(inject_options));
   fs.injector = &injector;
-#endif
   fuse::EventsWatcher events;
   fs.events = &events;
   fs.containers = containers.get();

@@ -1,10 +1,14 @@
 // echo PID > tasks: the process joins the container's cgroup, then every
 // one of its threads joins the container's namespaces by injected setns.
+// A writer moving itself is interrupted by the seize (the kernel sends
+// FUSE_INTERRUPT for its write): that is expected, and the write is
+// answered normally.
 #include "containerfs/fuse/tasks_write.hpp"
 
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "containerfs/fuse/open_file.hpp"
@@ -77,10 +81,6 @@ Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& write
     return fail(log::refuse(maps.error(), "{}: writing the user namespace's maps", where));
   auto holder = fs.containers->ns_holder(id);
   if (!holder) return fail(holder.error());
-  if (!fs.injector) return fail(ENOSYS);
-#ifdef CONTAINERFS_WITHOUT_INJECTOR
-  return fail(ENOSYS);
-#else
   auto ticket = fs.injector->begin(kernel::InjectRequest{pid, *holder, kAllNamespaces});
   if (!ticket)
     return fail(log::refuse(ticket.error(), "{}: cannot enter {} into the namespaces", where, pid));
@@ -90,7 +90,6 @@ Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& write
     return fail(log::refuse(old.error(), "{}: cgroup move of {} refused", where, pid));
   }
   return Entry{pid, std::move(*ticket), std::move(*old)};
-#endif
 }
 
 }  // namespace
@@ -120,6 +119,12 @@ Result<size_t> write_tasks(Filesystem& fs, fuse_req_t req, model::ContainerId id
     if (!tgid) return fail(log::refuse(ESRCH, "{}: no process {}", where, p));
     host_pids.push_back(*tgid);
   }
+
+  // Each process once (a second seize of the same one would find it traced).
+  std::vector<pid_t> unique;
+  for (pid_t p : host_pids)
+    if (std::find(unique.begin(), unique.end(), p) == unique.end()) unique.push_back(p);
+  host_pids = std::move(unique);
 
   // The writer's own pid goes last: its write must be answered before it
   // can stop for the injection.

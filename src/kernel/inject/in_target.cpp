@@ -1,0 +1,361 @@
+// The part of ProcessInjection that acts inside the target: choosing the
+// system call instruction, injecting calls (one thread or all at once),
+// joining the namespaces (pidfd path, /proc path), re-queueing signals.
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <linux/nsfs.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "kinds.hpp"
+#include "session.hpp"
+
+namespace containerfs::kernel::inject_detail {
+
+namespace {
+std::uint64_t arg(long v) { return static_cast<std::uint64_t>(v); }
+}  // namespace
+
+Result<std::uint64_t> ProcessInjection::insn_for(Thread& th) {
+  if (th.insn) return *th.insn;
+  auto regs = th.tracee.original_regs();
+  if (!regs) return std::unexpected(regs.error());
+  if (!mem_) mem_.emplace(procdir_.get(), th.tracee.tid());
+  // Stopped in a system call: its own instruction is right behind the ip.
+  if (auto at = arch::syscall_insn_address(*regs)) {
+    std::array<std::uint8_t, arch::kSyscallInsn.size()> bytes{};
+    if (mem_->read(*at, bytes.data(), bytes.size())) {
+      if (bytes == arch::kSyscallInsn) {
+        th.insn = *at;
+        return *at;
+      }
+      th.tracee.set_compat_insn(arch::is_compat_syscall_insn(bytes.data(), bytes.size()));
+    }
+  }
+  if (!gadget_) {
+    if (!maps_) {
+      auto maps = read_maps(procdir_.get(), fmt::format("task/{}/maps", th.tracee.tid()));
+      if (!maps) return std::unexpected(maps.error());
+      maps_ = std::move(*maps);
+    }
+    auto g = find_syscall_insn(*mem_, *maps_);
+    if (!g) return std::unexpected(g.error());
+    gadget_ = *g;
+  }
+  th.insn = *gadget_;
+  return *gadget_;
+}
+
+Result<long> ProcessInjection::note(Thread& th, long nr, Result<long> r) {
+  if (r) return r;
+  th.failure = r.error();
+  if (r.error() != ESRCH) {
+    const char* why = r.error() == EBUSY       ? "it does not get to run it (frozen?)"
+                      : r.error() == EPERM     ? "the call trapped (seccomp or syscall user dispatch)"
+                      : r.error() == EFAULT    ? "the call instruction faulted"
+                      : r.error() == ETIMEDOUT ? "it neither completed nor stopped again"
+                                               : "ptrace failed";
+    (void)refuse(r.error(), fmt::format("injecting system call {} into thread {}: {}", nr,
+                                        th.tracee.tid(), why));
+  }
+  return r;
+}
+
+std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>& ths, long nr,
+                                                     const std::vector<std::array<std::uint64_t, 6>>& args) {
+  std::vector<Result<long>> out(ths.size(), Result<long>(0));
+  std::vector<RemoteCall> calls;
+  std::vector<std::size_t> index;
+  for (std::size_t i = 0; i < ths.size(); ++i) {
+    Thread& th = *ths[i];
+    if (th.failure != 0) {
+      out[i] = fail(th.failure);
+      continue;
+    }
+      auto insn = insn_for(th);
+    if (!insn) {
+      th.failure = insn.error();
+      out[i] = refuse(insn.error(), fmt::format("no system call instruction to use in thread {}", th.tracee.tid()));
+      continue;
+    }
+    RemoteCall c;
+    c.tracee = &th.tracee;
+    c.insn = *insn;
+    c.nr = nr;
+    c.args = args[i];
+    calls.push_back(c);
+    index.push_back(i);
+  }
+  run_calls(calls, SyscallTimeouts{opts_.syscall_timeout, opts_.stop_timeout});
+  for (std::size_t k = 0; k < calls.size(); ++k) out[index[k]] = note(*ths[index[k]], nr, *calls[k].result);
+  return out;
+}
+
+Result<long> ProcessInjection::call(Thread& th, long nr, std::array<std::uint64_t, 6> args) {
+  return call_all({&th}, nr, {args})[0];
+}
+
+bool ProcessInjection::vanished(const Thread& th, const Result<long>& r) const {
+  return !r && r.error() == ESRCH && th.tracee.gone() && pidfd_alive(pidfd_.get());
+}
+
+Result<std::uint64_t> ProcessInjection::scratch() {
+  std::vector<std::uint64_t> sps;
+  pid_t live = 0;
+  for (auto& th : threads_) {
+    if (!th.tracee.stopped()) continue;
+    if (auto regs = th.tracee.original_regs()) {
+      sps.push_back(arch::stack_pointer(*regs));
+      if (live == 0) live = th.tracee.tid();
+    }
+  }
+  if (live == 0) return fail(ESRCH);
+  if (!mem_) mem_.emplace(procdir_.get(), live);
+  if (!maps_) {
+    auto maps = read_maps(procdir_.get(), fmt::format("task/{}/maps", live));
+    if (!maps) return std::unexpected(maps.error());
+    maps_ = std::move(*maps);
+  }
+  return scratch_.acquire(*mem_, *maps_, sps);
+}
+
+std::optional<pid_t> ProcessInjection::source_pid_in_target() {
+  if (src_pid_in_target_) return *src_pid_in_target_;
+  std::optional<pid_t> result;
+  // NSpid lists a pid from the daemon's pid namespace down to the task's
+  // own; the target sees the source iff the source's namespace at the
+  // target's depth is the target's namespace.
+  const std::size_t depth = target_status_.nspid.size();
+  if (depth == 1) {
+    result = req_.ns_source_pid;  // the target lives in our pid namespace
+  } else if (auto st = read_status(src_dir_.get(), "status")) {
+    src_nspid_ = st->nspid;
+    if (src_nspid_.size() >= depth) {
+      UniqueFd ns(::openat(src_dir_.get(), "ns/pid", O_RDONLY | O_CLOEXEC));
+      for (std::size_t i = depth; ns && i < src_nspid_.size(); ++i)
+        ns.reset(::ioctl(ns.get(), NS_GET_PARENT));
+      auto target_ns = ns_id_at(procdir_.get(), "ns/pid");
+      auto at_depth = ns ? ns_id_of(ns.get()) : Result<NsId>(fail(EBADF));
+      if (target_ns && at_depth && *target_ns == *at_depth) result = src_nspid_[depth - 1];
+    }
+  }
+  src_pid_in_target_ = result;
+  return result;
+}
+
+Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
+  Status result;
+  auto keep_first = [&](Status s) {
+    if (result && !s) result = s;
+  };
+  std::vector<std::size_t> per_ns;  // threads that take the /proc path
+  if (auto pid = source_pid_in_target()) {
+    // One pidfd names all the namespaces; setns(pidfd, mask) joins them all
+    // or none. Threads sharing the first one's fd table (pthreads do) use
+    // the pidfd it opens; any other opens its own.
+    std::vector<std::size_t> opener(ths.size(), 0);
+    std::vector<Thread*> openers{ths[0]};
+    std::vector<std::size_t> opener_index{0};
+    for (std::size_t i = 1; i < ths.size(); ++i) {
+      if (::syscall(SYS_kcmp, ths[0]->tracee.tid(), ths[i]->tracee.tid(), KCMP_FILES, 0, 0) == 0) continue;
+      opener[i] = i;
+      openers.push_back(ths[i]);
+      opener_index.push_back(i);
+    }
+    auto opened = call_all(openers, SYS_pidfd_open,
+                           std::vector<std::array<std::uint64_t, 6>>(openers.size(), {arg(*pid), 0, 0, 0, 0, 0}));
+    std::vector<Result<long>> fds(ths.size(), Result<long>(fail(EBADF)));
+    for (std::size_t k = 0; k < openers.size(); ++k) fds[opener_index[k]] = opened[k];
+    // The number named our source when they opened it iff the source is
+    // still alive now: a pid is recycled only after its process is gone.
+    if (!pidfd_alive(src_pidfd_.get())) keep_first(refuse(ESRCH, "the namespace source exited"));
+    std::vector<std::size_t> open;  // threads with a pidfd to use
+    for (std::size_t i = 0; i < ths.size(); ++i) {
+      const Result<long>& fd = fds[opener[i]];
+      if (opener[i] == i && vanished(*ths[i], fd)) continue;
+      if (!fd) {
+        if (opener[i] == i) keep_first(std::unexpected(fd.error()));
+        else per_ns.push_back(i);  // its opener vanished
+      } else if (*fd >= 0) {
+        open.push_back(i);
+      } else if (*fd == -ESRCH || *fd == -ENOSYS) {
+        per_ns.push_back(i);
+      } else if (opener[i] == i) {
+        keep_first(refuse(static_cast<int>(-*fd), "pidfd_open failed in the target"));
+      }
+    }
+    // setns in one thread first: when it is refused (EPERM, EINVAL), nothing
+    // has changed anywhere. Then all the others at once.
+    for (std::size_t part = 0; part < 2 && result && !open.empty(); ++part) {
+      std::vector<Thread*> group;
+      std::vector<std::array<std::uint64_t, 6>> args;
+      for (std::size_t k = part == 0 ? 0 : 1; k < (part == 0 ? 1 : open.size()); ++k) {
+        group.push_back(ths[open[k]]);
+        args.push_back({arg(*fds[opener[open[k]]]), arg(masks[open[k]]), 0, 0, 0, 0});
+      }
+      if (group.empty()) break;
+      auto rs = call_all(group, SYS_setns, args);
+      for (std::size_t k = 0; k < group.size(); ++k) {
+        if (vanished(*group[k], rs[k])) continue;
+        if (!rs[k]) {
+          keep_first(std::unexpected(rs[k].error()));
+        } else if (*rs[k] < 0) {
+          keep_first(refuse(static_cast<int>(-*rs[k]), fmt::format("setns failed in thread {}", group[k]->tracee.tid())));
+          if (part == 1 && log_)
+            log_(fmt::format("containerfs: pid {}: thread {} was not moved, other threads were", req_.pid,
+                             group[k]->tracee.tid()));
+        }
+      }
+    }
+    // Each pidfd closed once, by a live thread of its fd table.
+    std::vector<Thread*> closers;
+    std::vector<std::array<std::uint64_t, 6>> args;
+    for (std::size_t k = 0; k < openers.size(); ++k) {
+      const std::size_t o = opener_index[k];
+      if (!fds[o] || *fds[o] < 0) continue;
+      for (std::size_t i = 0; i < ths.size(); ++i) {
+        if (opener[i] != o || ths[i]->tracee.gone() || ths[i]->failure != 0) continue;
+        closers.push_back(ths[i]);
+        args.push_back({arg(*fds[o]), 0, 0, 0, 0, 0});
+        break;
+      }
+    }
+    (void)call_all(closers, SYS_close, args);
+  } else {
+    for (std::size_t i = 0; i < ths.size(); ++i) per_ns.push_back(i);
+  }
+  for (std::size_t i : per_ns) {
+    if (!result) break;
+    keep_first(move_thread_per_ns(*ths[i], masks[i]));
+  }
+  return result;
+}
+
+Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
+  auto buf = scratch();
+  if (!buf) return refuse(buf.error(), "no stack memory to borrow in the target");
+  std::vector<pid_t> candidates{req_.ns_source_pid};
+  if (auto p = source_pid_in_target(); p && *p != req_.ns_source_pid) candidates.push_back(*p);
+
+  std::vector<std::pair<int, long>> opened;  // flag, fd in the target
+  Status result;
+  for (const auto& k : kKinds) {
+    if ((mask & k.flag) == 0) continue;
+    const NsId want =
+        std::find_if(src_ns_.begin(), src_ns_.end(), [&](const SourceNs& s) { return s.flag == k.flag; })->id;
+    long fd = -1;
+    for (pid_t cand : candidates) {
+      const std::string path = fmt::format("/proc/{}/ns/{}", cand, k.source_name);
+      if (auto s = mem_->write(*buf, path.c_str(), path.size() + 1); !s) {
+        result = s;
+        break;
+      }
+      auto r = call(th, SYS_openat, {arg(AT_FDCWD), *buf, arg(O_RDONLY | O_CLOEXEC), 0, 0, 0});
+      if (!r) {
+        result = std::unexpected(r.error());
+        break;
+      }
+      if (*r < 0) continue;
+      // Whatever /proc the target sees, check what it opened.
+      auto id = ns_id_at(procdir_.get(), fmt::format("task/{}/fd/{}", th.tracee.tid(), *r));
+      if (id && *id == want) {  // (stat: also compares the nsfs device)
+        fd = *r;
+        break;
+      }
+      (void)call(th, SYS_close, {arg(*r), 0, 0, 0, 0, 0});
+    }
+    if (!result) break;
+    if (fd < 0) {
+      result = refuse(EOPNOTSUPP, fmt::format("the source's {} namespace is not reachable from inside the target",
+                                              k.source_name));
+      break;
+    }
+    opened.emplace_back(k.flag, fd);
+  }
+  if (result) {
+    for (auto [flag, fd] : opened) {
+      auto r = call(th, SYS_setns, {arg(fd), arg(flag), 0, 0, 0, 0});
+      if (!r) {
+        result = std::unexpected(r.error());
+        break;
+      }
+      if (*r < 0) {
+        result = refuse(static_cast<int>(-*r), fmt::format("setns failed in thread {}", th.tracee.tid()));
+        break;
+      }
+    }
+  }
+  for (auto [flag, fd] : opened) (void)call(th, SYS_close, {arg(fd), 0, 0, 0, 0, 0});
+  return result;
+}
+
+void ProcessInjection::requeue_signals(Thread& th) {
+  Tracee& t = th.tracee;
+  auto drop_sigstop = [&] {
+    auto& v = t.intercepted();
+    auto it = std::remove_if(v.begin(), v.end(), [](const siginfo_t& si) { return si.si_signo == SIGSTOP; });
+    if (it != v.end()) resend_sigstop_ = true;  // cannot be blocked: sent again after detaching
+    v.erase(it, v.end());
+  };
+  drop_sigstop();
+  if (t.intercepted().empty() || t.gone() || !t.stopped()) return;
+  auto report = [&](std::string_view what, int err) {
+    if (log_)
+      log_(fmt::format("containerfs: pid {} thread {}: signals intercepted during the injection "
+                       "could not all be re-queued: {}: {}",
+                       req_.pid, t.tid(), what, std::strerror(err)));
+  };
+  if (th.failure != 0) return report("injection failed", th.failure);
+  auto buf = scratch();
+  if (!buf) return report("no scratch memory", buf.error());
+  auto st = read_status(procdir_.get(), fmt::format("task/{}/status", t.tid()));
+  if (!st) return report("cannot read its ids", st.error());
+  // Its ids in its own pid namespace: queueing a signal to itself may carry
+  // any siginfo (the original sender, si_code, value).
+  const pid_t own_tgid = st->nstgid.back(), own_tid = st->nspid.back();
+
+  // Block everything, queue them back in order, restore the mask: with all
+  // blocked, none is dequeued (and re-intercepted) before the last call, and
+  // right after it the kernel delivers them with their exact semantics.
+  const std::uint64_t all = ~std::uint64_t{0};
+  const std::uint64_t mask_at = *buf, old_at = *buf + 8, infos_at = *buf + 16;
+  if (auto s = mem_->write(mask_at, &all, sizeof all); !s) return report("write", s.error());
+  auto r = call(th, SYS_rt_sigprocmask, {arg(SIG_BLOCK), mask_at, old_at, 8, 0, 0});
+  if (!r || *r < 0) return report("rt_sigprocmask", r ? static_cast<int>(-*r) : r.error());
+  drop_sigstop();
+  std::vector<siginfo_t> sigs = std::exchange(t.intercepted(), {});
+  constexpr std::size_t kPerBatch = (Scratch::kSize - 16) / sizeof(siginfo_t);
+  for (std::size_t i = 0; i < sigs.size() && th.failure == 0; i += kPerBatch) {
+    const std::size_t n = std::min(kPerBatch, sigs.size() - i);
+    if (auto s = mem_->write(infos_at, &sigs[i], n * sizeof(siginfo_t)); !s) {
+      report("write", s.error());
+      break;
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      const siginfo_t& si = sigs[i + j];
+      auto q = call(th, SYS_rt_tgsigqueueinfo,
+                    {arg(own_tgid), arg(own_tid), arg(si.si_signo), infos_at + j * sizeof(siginfo_t), 0, 0});
+      if (!q || *q < 0) report(fmt::format("rt_tgsigqueueinfo({})", si.si_signo), q ? static_cast<int>(-*q) : q.error());
+    }
+  }
+  // Whatever happened above, the mask goes back.
+  r = call(th, SYS_rt_sigprocmask, {arg(SIG_SETMASK), old_at, 0, 8, 0, 0});
+  if (!r || *r < 0) {
+    if (log_)
+      log_(fmt::format("containerfs: pid {} thread {}: its signal mask could not be restored: {}", req_.pid,
+                       t.tid(), std::strerror(r ? static_cast<int>(-*r) : r.error())));
+    return;
+  }
+  drop_sigstop();
+  t.set_signal_pending();
+}
+
+}  // namespace containerfs::kernel::inject_detail

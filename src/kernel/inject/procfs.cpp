@@ -1,0 +1,235 @@
+#include "procfs.hpp"
+
+#include <dirent.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace containerfs::kernel::inject_detail {
+
+namespace {
+
+template <typename T>
+bool parse_int(std::string_view s, T& out) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p != s.data();
+}
+
+std::vector<pid_t> parse_pid_list(std::string_view s) {
+  std::vector<pid_t> out;
+  while (true) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    if (s.empty()) break;
+    pid_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc()) break;
+    out.push_back(v);
+    s.remove_prefix(static_cast<std::size_t>(p - s.data()));
+  }
+  return out;
+}
+
+// A vanished /proc entry means the process (or thread) is gone.
+std::unexpected<int> fail_proc() { return fail(errno == ENOENT ? ESRCH : (errno ? errno : EIO)); }
+
+}  // namespace
+
+Result<UniqueFd> pidfd_open_pid(pid_t pid) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!fd) return fail_errno();
+  return fd;
+}
+
+Status pidfd_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) return fail_errno();
+  return {};
+}
+
+Result<UniqueFd> open_proc_dir(pid_t pid) {
+  UniqueFd fd(::open(fmt::format("/proc/{}", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return fail_proc();
+  return fd;
+}
+
+Result<std::string> read_small_file(int dirfd, const std::string& path) {
+  UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_proc();
+  std::string out;
+  char buf[4096];
+  while (out.size() < (4u << 20)) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_proc();
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+Result<TaskStatus> read_status(int dirfd, const std::string& path) {
+  auto text = read_small_file(dirfd, path);
+  if (!text) return std::unexpected(text.error());
+  TaskStatus st;
+  bool have_tgid = false;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    std::size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon), val = line.substr(colon + 1);
+    if (key == "State") {
+      while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.remove_prefix(1);
+      if (!val.empty()) st.state = val.front();
+    } else if (key == "Kthread") {
+      parse_int(val, st.kthread);
+    } else if (key == "Tgid") have_tgid = parse_int(val, st.tgid);
+    else if (key == "TracerPid") parse_int(val, st.tracer_pid);
+    else if (key == "Seccomp") parse_int(val, st.seccomp);
+    else if (key == "Threads") parse_int(val, st.threads);
+    else if (key == "NSpid") st.nspid = parse_pid_list(val);
+    else if (key == "NStgid") st.nstgid = parse_pid_list(val);
+  }
+  if (!have_tgid || st.nspid.empty() || st.nstgid.empty()) return fail(EIO);
+  return st;
+}
+
+Result<TaskStat> read_stat(int dirfd, const std::string& path) {
+  auto text = read_small_file(dirfd, path);
+  if (!text) return std::unexpected(text.error());
+  // "pid (comm) state ppid pgrp session tty_nr tpgid flags ..."; comm may
+  // contain anything, so parse after the last ')'.
+  std::size_t paren = text->rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text->size()) return fail(EIO);
+  std::string_view rest = std::string_view(*text).substr(paren + 2);
+  TaskStat st;
+  st.state = rest.front();
+  for (int field = 3; field < 9; ++field) {
+    std::size_t sp = rest.find(' ');
+    if (sp == std::string_view::npos) return fail(EIO);
+    rest.remove_prefix(sp + 1);
+  }
+  if (!parse_int(rest.substr(0, rest.find(' ')), st.flags)) return fail(EIO);
+  return st;
+}
+
+Result<std::vector<pid_t>> list_tasks(int procdir) {
+  int fd = ::openat(procdir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail_proc();
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    int e = errno;
+    ::close(fd);
+    return fail(e);
+  }
+  std::vector<pid_t> tids;
+  errno = 0;
+  while (dirent* d = ::readdir(dir)) {
+    pid_t tid = 0;
+    if (parse_int(std::string_view(d->d_name), tid) && tid > 0) tids.push_back(tid);
+  }
+  int e = errno;
+  ::closedir(dir);
+  if (e != 0) return fail(e == ENOENT ? ESRCH : e);
+  if (tids.empty()) return fail(ESRCH);
+  return tids;
+}
+
+Result<NsId> ns_id_at(int dirfd, const std::string& path) {
+  struct stat st{};
+  if (::fstatat(dirfd, path.c_str(), &st, 0) != 0) return fail_proc();
+  return NsId{st.st_dev, st.st_ino};
+}
+
+Result<ino_t> ns_inode_at(int dirfd, const std::string& path) {
+  char buf[128];
+  ssize_t n = ::readlinkat(dirfd, path.c_str(), buf, sizeof buf);
+  if (n < 0) return fail_proc();
+  std::string_view link(buf, static_cast<std::size_t>(n));
+  const std::size_t open = link.find(":["), close = link.rfind(']');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open + 2)
+    return fail(EINVAL);
+  ino_t ino = 0;
+  if (!parse_int(link.substr(open + 2, close - open - 2), ino)) return fail(EINVAL);
+  return ino;
+}
+
+Result<NsId> ns_id_of(int fd) {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) return fail_errno();
+  return NsId{st.st_dev, st.st_ino};
+}
+
+Result<int> exe_elf_class(int procdir, const std::string& link) {
+  UniqueFd fd(::openat(procdir, link.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_proc();
+  unsigned char ident[EI_NIDENT] = {};
+  ssize_t n = ::pread(fd.get(), ident, sizeof ident, 0);
+  if (n < 0) return fail_errno();
+  if (n < EI_CLASS + 1 || ident[EI_MAG0] != ELFMAG0 || ident[EI_MAG1] != ELFMAG1 ||
+      ident[EI_MAG2] != ELFMAG2 || ident[EI_MAG3] != ELFMAG3)
+    return fail(ENOEXEC);
+  return static_cast<int>(ident[EI_CLASS]);
+}
+
+Result<std::vector<Mapping>> read_maps(int procdir, const std::string& path) {
+  auto text = read_small_file(procdir, path);
+  if (!text) return std::unexpected(text.error());
+  std::vector<Mapping> maps;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    std::size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    // start-end perms offset dev inode [name]
+    Mapping m;
+    std::size_t dash = line.find('-'), sp = line.find(' ');
+    if (dash == std::string_view::npos || sp == std::string_view::npos || dash > sp) continue;
+    auto hex = [](std::string_view s, std::uint64_t& v) {
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+      return ec == std::errc() && p == s.data() + s.size();
+    };
+    if (!hex(line.substr(0, dash), m.start) || !hex(line.substr(dash + 1, sp - dash - 1), m.end))
+      continue;
+    std::string_view perms = line.substr(sp + 1, 4);
+    if (perms.size() < 3) continue;
+    m.read = perms[0] == 'r';
+    m.write = perms[1] == 'w';
+    m.exec = perms[2] == 'x';
+    // The name starts after the fifth field.
+    std::string_view tail = line.substr(sp + 1);
+    for (int field = 0; field < 4 && !tail.empty(); ++field) {
+      std::size_t s = tail.find(' ');
+      tail = s == std::string_view::npos ? std::string_view() : tail.substr(s + 1);
+    }
+    while (!tail.empty() && tail.front() == ' ') tail.remove_prefix(1);
+    m.name = std::string(tail);
+    maps.push_back(std::move(m));
+  }
+  return maps;
+}
+
+Result<pid_t> pidfd_fdinfo_pid(int procdir, pid_t tid, int fd) {
+  auto text = read_small_file(procdir, fmt::format("task/{}/fdinfo/{}", tid, fd));
+  if (!text) return std::unexpected(text.error());
+  std::size_t pos = text->find("\nPid:");
+  if (pos == std::string::npos) return fail(EINVAL);  // not a pidfd
+  pid_t pid = 0;
+  std::string_view v = std::string_view(*text).substr(pos + 5);
+  if (!parse_int(v.substr(0, v.find('\n')), pid)) return fail(EIO);
+  return pid;
+}
+
+}  // namespace containerfs::kernel::inject_detail

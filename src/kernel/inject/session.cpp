@@ -1,0 +1,325 @@
+// ProcessInjection: checks, seizing, waiting for the stops, the two phases,
+// and the final restore/detach. What runs inside the target is in
+// in_target.cpp.
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "kinds.hpp"
+#include "session.hpp"
+
+namespace containerfs::kernel::inject_detail {
+
+namespace {
+
+constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD (include/linux/sched.h)
+
+constexpr int kNativeElfClass = ELFCLASS64;
+constexpr int kMaxSeizeRounds = 64;
+
+}  // namespace
+
+ProcessInjection::ProcessInjection(const InjectRequest& request, const InjectorOptions& options,
+                                   LogFn log)
+    : req_(request), opts_(options), log_(std::move(log)) {}
+
+ProcessInjection::~ProcessInjection() { finish_up(); }
+
+std::unexpected<int> ProcessInjection::refuse(int err, std::string_view why) {
+  if (log_)
+    log_(fmt::format("containerfs: cannot move pid {} into the namespaces of pid {}: {} ({})",
+                     req_.pid, req_.ns_source_pid, why, std::strerror(err)));
+  return fail(err);
+}
+
+Status ProcessInjection::prepare() {
+  if (req_.pid <= 0 || req_.ns_source_pid <= 0) return refuse(EINVAL, "pid must be positive");
+  if ((req_.nstypes & ~all_flags()) != 0) return refuse(EINVAL, "not a CLONE_NEW* mask");
+  if (auto s = open_target(); !s) return s;
+  if (auto s = open_source(); !s) return s;
+
+  // Nothing differs: done without ptrace (even if it could not be traced).
+  auto tids = list_tasks(procdir_.get());
+  if (!tids) return refuse(tids.error(), "cannot list its threads");
+  int any = 0;
+  for (pid_t tid : *tids) {  // (complete() computes every thread's exactly)
+    auto m = thread_mask(tid);
+    if (!m) {
+      auto st = read_stat(procdir_.get(), fmt::format("task/{}/stat", tid));
+      if (!st || is_dead_state(st->state)) continue;  // an exited thread
+      return refuse(m.error(), "cannot read its namespaces");
+    }
+    any |= *m;
+    if (any != 0) break;
+  }
+  if (any == 0) return {};
+
+  if (auto s = check_traceable(); !s) return s;
+  if ((any & single_threaded_flags()) != 0 && target_status_.threads > 1)
+    return refuse(EINVAL, "user, mount and time namespaces can only be joined by a single-threaded process");
+  return seize_new_threads();
+}
+
+Status ProcessInjection::open_target() {
+  auto dir = open_proc_dir(req_.pid);
+  if (!dir) return refuse(dir.error(), "no such process");
+  auto st = read_status(dir->get(), "status");
+  if (!st) return refuse(st.error(), "no such process");
+  tgid_ = st->tgid;
+  if (tgid_ == ::getpid()) return refuse(EINVAL, "it is the daemon itself");
+  if (tgid_ != req_.pid) {  // a thread id stands for its process
+    dir = open_proc_dir(tgid_);
+    if (!dir) return refuse(dir.error(), "no such process");
+    st = read_status(dir->get(), "status");
+    if (!st) return refuse(st.error(), "no such process");
+  }
+  // The pidfd pins the identity. /proc/<tgid> was opened before it, so check
+  // that the process behind that directory is still alive now: then the pid
+  // cannot have been recycled in between, and both name the same process.
+  auto pidfd = pidfd_open_pid(tgid_);
+  if (!pidfd) return refuse(pidfd.error(), "no such process");
+  pidfd_ = std::move(*pidfd);
+  procdir_ = std::move(*dir);
+  if (::faccessat(procdir_.get(), "stat", F_OK, 0) != 0) return refuse(ESRCH, "no such process");
+  target_status_ = *st;
+
+  bool kthread = st->kthread == 1;
+  if (st->kthread < 0) {  // older kernels: PF_KTHREAD in stat
+    auto stat = read_stat(procdir_.get(), "stat");
+    if (!stat) return refuse(stat.error(), "cannot read /proc/PID/stat");
+    kthread = (stat->flags & kPfKthread) != 0;
+  }
+  if (kthread) return refuse(EINVAL, "it is a kernel thread");
+  leader_dead_ = is_dead_state(st->state);
+  if (leader_dead_ && st->threads <= 1) return refuse(ESRCH, "it has exited");
+  if (st->nspid.back() == 1) return refuse(EINVAL, "it is the init process of its pid namespace");
+  return {};
+}
+
+Status ProcessInjection::check_traceable() {
+  const TaskStatus& st = target_status_;
+  if (st.tracer_pid != 0) return refuse(EBUSY, fmt::format("it is traced by pid {}", st.tracer_pid));
+  // Strict mode would kill it on the first injected call; a filter might.
+  if (st.seccomp != 0)
+    return refuse(EPERM, fmt::format("it runs under seccomp (mode {}): setns may be forbidden", st.seccomp));
+  auto cls = exe_elf_class(procdir_.get(), "exe");
+  if (!cls && leader_dead_) {
+    // The main thread exited, others run on: ask one of them.
+    if (auto tids = list_tasks(procdir_.get()))
+      for (pid_t tid : *tids)
+        if (tid != tgid_ && (cls = exe_elf_class(procdir_.get(), fmt::format("task/{}/exe", tid)))) break;
+  }
+  if (!cls) {
+    if (cls.error() == ESRCH) return refuse(ESRCH, "it has exited");
+    return refuse(EINVAL, "it has no executable");
+  }
+  if (*cls != kNativeElfClass) return refuse(EINVAL, "it is not a native 64-bit process");
+  return {};
+}
+
+Status ProcessInjection::open_source() {
+  // As for the target: the directory, then the pidfd, then the directory's
+  // process still alive.
+  auto dir = open_proc_dir(req_.ns_source_pid);
+  if (!dir) return refuse(dir.error(), "no such namespace source process");
+  auto pidfd = pidfd_open_pid(req_.ns_source_pid);
+  if (!pidfd) return refuse(pidfd.error(), "no such namespace source process");
+  src_pidfd_ = std::move(*pidfd);
+  src_dir_ = std::move(*dir);
+  if (::faccessat(src_dir_.get(), "stat", F_OK, 0) != 0) return refuse(ESRCH, "no such namespace source process");
+  for (const auto& k : kKinds) {
+    if ((req_.nstypes & k.flag) == 0) continue;
+    SourceNs ns;
+    ns.flag = k.flag;
+    ns.fd.reset(::openat(src_dir_.get(), fmt::format("ns/{}", k.source_name).c_str(),
+                         O_RDONLY | O_CLOEXEC));
+    if (!ns.fd) {
+      int e = errno;
+      if (!pidfd_alive(src_pidfd_.get())) return refuse(ESRCH, "the namespace source exited");
+      return refuse(e == ENOENT ? EINVAL : e,
+                    fmt::format("cannot open its {} namespace", k.source_name));
+    }
+    auto id = ns_id_of(ns.fd.get());
+    if (!id) return refuse(id.error(), "cannot stat a namespace of the source");
+    ns.id = *id;
+    src_ns_.push_back(std::move(ns));
+  }
+  return {};
+}
+
+Result<int> ProcessInjection::thread_mask(pid_t tid) {
+  int mask = 0;
+  for (const auto& k : kKinds) {
+    if ((req_.nstypes & k.flag) == 0) continue;
+    auto src = std::find_if(src_ns_.begin(), src_ns_.end(),
+                            [&](const SourceNs& s) { return s.flag == k.flag; });
+    for (const char* name : {k.own_name, k.own_name2}) {
+      if (name == nullptr) continue;
+      auto ino = ns_inode_at(procdir_.get(), fmt::format("task/{}/ns/{}", tid, name));
+      if (!ino) return std::unexpected(ino.error());
+      if (*ino != src->id.ino) mask |= k.flag;
+    }
+  }
+  return mask;
+}
+
+Status ProcessInjection::seize_new_threads() {
+  for (int round = 0; round < kMaxSeizeRounds; ++round) {
+    auto tids = list_tasks(procdir_.get());
+    if (!tids) return refuse(tids.error(), "cannot list its threads");
+    bool added = false;
+    for (pid_t tid : *tids) {
+      if (dead_tids_.count(tid) != 0) continue;
+      if (std::any_of(threads_.begin(), threads_.end(),
+                      [&](const Thread& th) { return th.tracee.tid() == tid; }))
+        continue;
+      auto t = Tracee::seize(tid);
+      if (!t) {
+        const int e = t.error();
+        if (e == ESRCH) {  // exited meanwhile
+          dead_tids_.insert(tid);
+          continue;
+        }
+        if (e == EPERM) {  // an exited thread (zombie leader), traced by someone else, or not allowed
+          auto st = read_stat(procdir_.get(), fmt::format("task/{}/stat", tid));
+          if (!st || is_dead_state(st->state)) {
+            dead_tids_.insert(tid);
+            continue;
+          }
+          auto status = read_status(procdir_.get(), fmt::format("task/{}/status", tid));
+          if (status && status->tracer_pid != 0)
+            return refuse(EBUSY, fmt::format("thread {} is traced by pid {}", tid, status->tracer_pid));
+          return refuse(EPERM, fmt::format("not allowed to attach to thread {} (Yama ptrace_scope? an LSM?)", tid));
+        }
+        return refuse(e, fmt::format("cannot attach to thread {}", tid));
+      }
+      threads_.emplace_back(std::move(*t));
+      added = true;
+      // Still a thread of this process (not a recycled id)?
+      if (::faccessat(procdir_.get(), fmt::format("task/{}", tid).c_str(), F_OK, 0) != 0)
+        return refuse(EAGAIN, fmt::format("thread {} vanished while attaching", tid));
+    }
+    if (!added) return {};
+  }
+  return refuse(EAGAIN, "it keeps creating threads");
+}
+
+Status ProcessInjection::settle(Deadline deadline) {
+  using K = StopEvent::Kind;
+  while (true) {
+    Backoff backoff;
+    while (true) {
+      bool all = true;
+      for (auto& th : threads_) {
+        Tracee& t = th.tracee;
+        if (t.stopped() || t.gone()) continue;
+        auto ev = t.poll();
+        if (!ev) return refuse(ev.error(), fmt::format("waiting for thread {}", t.tid()));
+        if (ev->kind == K::other || ev->kind == K::syscall) {
+          // Not a place to inject from: let it run on to a clean stop.
+          if (auto s = t.resume(PTRACE_CONT); !s && s.error() != ESRCH) return std::unexpected(s.error());
+          if (auto s = t.interrupt(); !s && s.error() != ESRCH) return std::unexpected(s.error());
+          all = false;
+        } else if (ev->kind == K::none) {
+          all = false;
+        }
+      }
+      if (all) break;
+      if (Clock::now() >= deadline) {
+        for (auto& th : threads_) {
+          if (th.tracee.stopped() || th.tracee.gone()) continue;
+          auto st = read_stat(procdir_.get(), fmt::format("task/{}/stat", th.tracee.tid()));
+          return refuse(EBUSY, fmt::format("thread {} did not stop within {} ms (state {}; frozen?)",
+                                           th.tracee.tid(), opts_.stop_timeout.count(),
+                                           st ? st->state : '?'));
+        }
+      }
+      backoff.pause();
+    }
+    // Every known thread is stopped, so none can create more: a last scan
+    // finds the threads created before their creator stopped.
+    const std::size_t before = threads_.size();
+    if (auto s = seize_new_threads(); !s) return s;
+    if (threads_.size() == before) return {};
+  }
+}
+
+Status ProcessInjection::complete() {
+  const Deadline deadline = Clock::now() + opts_.stop_timeout;
+  if (auto s = settle(deadline); !s) return s;
+
+  std::vector<Thread*> live;
+  for (auto& th : threads_)
+    if (!th.tracee.gone()) live.push_back(&th);
+  if (live.empty()) return refuse(ESRCH, "it has exited");
+
+  // Recomputed now that nothing runs.
+  std::vector<int> masks;
+  int any = 0;
+  for (Thread* th : live) {
+    auto m = thread_mask(th->tracee.tid());
+    if (!m) return refuse(m.error(), "cannot read its namespaces");
+    masks.push_back(*m);
+    any |= *m;
+  }
+  if ((any & single_threaded_flags()) != 0 && live.size() > 1)
+    return refuse(EINVAL, "user, mount and time namespaces can only be joined by a single-threaded process");
+  if (any == 0) return {};
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    if (masks[i] == 0) continue;
+    auto regs = live[i]->tracee.original_regs();
+    if (!regs) return refuse(regs.error(), "cannot read its registers");
+    if (!arch::is_native(*regs)) return refuse(EINVAL, "a thread is not running the native 64-bit ABI");
+  }
+
+  std::vector<Thread*> work;
+  std::vector<int> work_masks;
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    if (masks[i] == 0) continue;
+    work.push_back(live[i]);
+    work_masks.push_back(masks[i]);
+  }
+  Status result = move_threads(work, work_masks);
+  if (!result && result.error() == ESRCH && !pidfd_alive(pidfd_.get()))
+    result = refuse(ESRCH, "it exited during the injection");
+  finish_up();
+  return result;
+}
+
+void ProcessInjection::finish_up() {
+  if (finished_) return;
+  finished_ = true;
+  for (auto& th : threads_) requeue_signals(th);
+  // Nothing of ours may stay in its memory once any thread runs user code.
+  if (mem_) {
+    if (auto s = scratch_.restore(*mem_); !s && s.error() != ESRCH && log_)
+      log_(fmt::format("containerfs: pid {}: restoring borrowed stack memory failed: {}", req_.pid,
+                       std::strerror(s.error())));
+  }
+  bool lost = false;
+  for (auto& th : threads_) {
+    if (auto s = th.tracee.release(); !s && log_)
+      log_(fmt::format("containerfs: pid {} thread {}: restoring/detaching failed: {}", req_.pid,
+                       th.tracee.tid(), std::strerror(s.error())));
+    lost = lost || th.tracee.unrecoverable();
+  }
+  if (lost && pidfd_) {
+    // A thread would run on injected registers: worse than death.
+    if (log_)
+      log_(fmt::format("containerfs: pid {}: a thread could not be restored after the injection; killing it",
+                       req_.pid));
+    (void)pidfd_signal(pidfd_.get(), SIGKILL);
+  } else if (resend_sigstop_ && pidfd_) {
+    (void)pidfd_signal(pidfd_.get(), SIGSTOP);
+  }
+}
+
+}  // namespace containerfs::kernel::inject_detail

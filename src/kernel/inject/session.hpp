@@ -1,0 +1,105 @@
+// The operation on one process, run entirely on its tracer thread:
+// prepare() is phase 1 (checks, seize, interrupt), complete() phase 2 (wait
+// for the stops, inject, restore, detach). Destroying it restores and
+// detaches whatever is still attached and stopped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "containerfs/kernel/inject.hpp"
+#include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/util/fd.hpp"
+#include "containerfs/util/result.hpp"
+#include "procfs.hpp"
+#include "remote.hpp"
+#include "tracee.hpp"
+
+namespace containerfs::kernel::inject_detail {
+
+using LogFn = std::function<void(std::string_view)>;
+
+class ProcessInjection {
+ public:
+  ProcessInjection(const InjectRequest& request, const InjectorOptions& options, LogFn log);
+  ~ProcessInjection();
+  ProcessInjection(const ProcessInjection&) = delete;
+  ProcessInjection& operator=(const ProcessInjection&) = delete;
+
+  // Phase 1. Success with !seized(): nothing to do (already there).
+  Status prepare();
+  bool seized() const { return !threads_.empty(); }
+  // Phase 2.
+  Status complete();
+
+ private:
+  struct Thread {
+    explicit Thread(Tracee t) : tracee(std::move(t)) {}
+    Tracee tracee;
+    std::optional<std::uint64_t> insn;  // the syscall instruction it uses
+    int failure = 0;                    // the injection mechanism failed: no more calls
+  };
+  struct SourceNs {
+    int flag = 0;
+    NsId id;
+    UniqueFd fd;  // held: the namespace (and so its inode number) stays alive
+  };
+
+  std::unexpected<int> refuse(int err, std::string_view why);
+  // Exists; not a kernel thread, the daemon, or the init of a pid namespace.
+  Status open_target();
+  // Not traced, not under seccomp, a native 64-bit executable.
+  Status check_traceable();
+  Status open_source();
+  // CLONE_NEW* flags of the requested namespaces thread `tid` is not in yet.
+  Result<int> thread_mask(pid_t tid);
+  Status seize_new_threads();
+  Status settle(Deadline deadline);
+  Result<std::uint64_t> insn_for(Thread& th);
+  Result<long> call(Thread& th, long nr, std::array<std::uint64_t, 6> args);
+  // One call per thread, all at once.
+  std::vector<Result<long>> call_all(const std::vector<Thread*>& ths, long nr,
+                                     const std::vector<std::array<std::uint64_t, 6>>& args);
+  Result<long> note(Thread& th, long nr, Result<long> r);
+  // The call failed because just this thread exited.
+  bool vanished(const Thread& th, const Result<long>& r) const;
+  Result<std::uint64_t> scratch();
+  std::optional<pid_t> source_pid_in_target();
+  Status move_threads(const std::vector<Thread*>& ths, const std::vector<int>& masks);
+  Status move_thread_per_ns(Thread& th, int mask);
+  void requeue_signals(Thread& th);
+  void finish_up();
+
+  InjectRequest req_;
+  InjectorOptions opts_;
+  LogFn log_;
+
+  pid_t tgid_ = 0;
+  UniqueFd pidfd_;
+  UniqueFd procdir_;
+  TaskStatus target_status_;
+  bool leader_dead_ = false;  // the main thread exited, others run on
+
+  UniqueFd src_pidfd_;
+  UniqueFd src_dir_;
+  std::vector<pid_t> src_nspid_;
+  std::vector<SourceNs> src_ns_;
+  std::optional<std::optional<pid_t>> src_pid_in_target_;
+
+  std::deque<Thread> threads_;
+  std::set<pid_t> dead_tids_;
+  std::optional<RemoteMemory> mem_;
+  std::optional<std::vector<Mapping>> maps_;
+  std::optional<std::uint64_t> gadget_;
+  Scratch scratch_;
+  bool resend_sigstop_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace containerfs::kernel::inject_detail

@@ -1,0 +1,125 @@
+// One thread attached with PTRACE_SEIZE, owned by the tracer thread that
+// attached it.
+//
+// RAII: release() (also run by the destructor) restores the registers saved
+// at the first stop if they were changed, and detaches, handing back a signal
+// the thread was about to receive. A thread that is not in a ptrace stop
+// cannot be detached by PTRACE_DETACH; the kernel detaches it when the tracer
+// thread exits, which is why every operation runs on its own tracer thread
+// that exits at the end. Exits are observed with WNOWAIT and never reaped.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "arch.hpp"
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::kernel::inject_detail {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+struct StopEvent {
+  enum class Kind {
+    none,        // nothing to report yet
+    event_stop,  // PTRACE_EVENT_STOP: interrupt (sig SIGTRAP) or group stop (stop signal)
+    signal,      // signal-delivery-stop for `sig`
+    syscall,     // syscall-entry or -exit stop (PTRACE_O_TRACESYSGOOD)
+    other,       // another PTRACE_EVENT_* stop: not a safe place to inject
+    exited,
+  };
+  Kind kind = Kind::none;
+  int sig = 0;
+};
+
+// Spins briefly, then sleeps with growing pauses (up to 1 ms).
+class Backoff {
+ public:
+  void pause();
+
+ private:
+  int round_ = 0;
+};
+
+class Tracee {
+ public:
+  // PTRACE_SEIZE + PTRACE_INTERRUPT; the thread stops whenever it can.
+  static Result<Tracee> seize(pid_t tid);
+
+  Tracee(Tracee&& other) noexcept;
+  Tracee& operator=(Tracee&&) = delete;
+  Tracee(const Tracee&) = delete;
+  ~Tracee();
+
+  pid_t tid() const { return tid_; }
+  bool stopped() const { return stopped_; }
+  bool gone() const { return gone_; }
+  const StopEvent& current() const { return current_; }
+  // The stop is inside signal delivery (get_signal), where the kernel
+  // applies the syscall restart logic itself after we resume.
+  bool in_signal_delivery() const {
+    return stopped_ && (current_.kind == StopEvent::Kind::event_stop ||
+                        current_.kind == StopEvent::Kind::signal);
+  }
+
+  // One non-blocking look for a report.
+  Result<StopEvent> poll();
+  // Polls until a report or the deadline (ETIMEDOUT).
+  Result<StopEvent> wait(Deadline deadline);
+
+  // Resumes from the current stop (PTRACE_SYSCALL or PTRACE_CONT). Resuming
+  // from a signal-delivery-stop suppresses the signal and keeps its siginfo
+  // in intercepted(), to be re-queued before detaching.
+  Status resume(int request);
+  Status interrupt();
+
+  // In a signal-delivery-stop: its siginfo.
+  const siginfo_t& current_siginfo() const { return siginfo_; }
+  // Forget the current signal (one our injection caused).
+  void drop_current_signal() { drop_signal_ = true; }
+
+  // The registers at the first stop; later stops change them only through us.
+  Result<arch::Regs> original_regs();
+  // Call before writing registers: release() then restores the originals.
+  void mark_dirty() { dirty_ = true; }
+  // Set after re-queueing signals: the thread will pass through signal
+  // delivery right after detaching.
+  void set_signal_pending() { signal_pending_ = true; }
+  void set_compat_insn(bool v) { compat_insn_ = v; }
+
+  std::vector<siginfo_t>& intercepted() { return intercepted_; }
+
+  // Restores and detaches if stopped; idempotent. Errors are returned for
+  // logging; the thread is then still detached by the tracer thread's exit.
+  Status release();
+  // The thread runs (or would run) on injected registers that could not be
+  // restored: the owner must kill the process.
+  bool unrecoverable() const { return unrecoverable_; }
+  void set_unrecoverable() { unrecoverable_ = true; }
+
+ private:
+  explicit Tracee(pid_t tid) : tid_(tid) {}
+  Status on_stop(const StopEvent& ev);
+
+  pid_t tid_ = -1;
+  bool stopped_ = false;
+  bool gone_ = false;
+  bool released_ = false;
+  bool dirty_ = false;
+  bool signal_pending_ = false;
+  bool compat_insn_ = false;
+  bool drop_signal_ = false;
+  bool unrecoverable_ = false;
+  unsigned idle_polls_ = 0;
+  StopEvent current_;
+  siginfo_t siginfo_{};
+  std::optional<arch::Regs> original_;
+  std::vector<siginfo_t> intercepted_;
+};
+
+}  // namespace containerfs::kernel::inject_detail
