@@ -75,8 +75,8 @@ Result<struct stat> stat_of(Filesystem& fs, Node node) {
     if (mode) st.st_mode = S_IFREG | (*mode & 0777);
   }
   st.st_nlink = node.kind == FileKind::directory ? 2 : 1;
-  st.st_uid = 0;
-  st.st_gid = 0;
+  st.st_uid = c->owner_uid;
+  st.st_gid = c->owner_gid;
   st.st_blksize = 4096;
   st.st_atim = st.st_mtim = st.st_ctim = kStarted;
   if (node.kind == FileKind::directory) {

@@ -44,6 +44,9 @@ struct ChildPlan {
   char* const* argv = nullptr;
   char* const* envp = nullptr;
   int error = 0;  // set by a CLONE_VM child that failed
+  bool in_leaf = false;  // already moved into the init's leaf
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
 };
 
 [[noreturn]] void child_fail(ChildPlan* plan, int err) {
@@ -115,7 +118,7 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
 [[noreturn]] void become_init(ChildPlan* plan) {
   // After the cgroup namespace was made (rooted at the container's cgroup):
   // the init then lives in its leaf, members see themselves in "/tasks".
-  if (::write(plan->leaf_procs_fd, "0", 1) != 1) child_fail(plan, errno);
+  if (!plan->in_leaf && ::write(plan->leaf_procs_fd, "0", 1) != 1) child_fail(plan, errno);
   if (plan->fresh_mount) {
     // As unshare(1): nothing done inside leaks out through propagation.
     ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
@@ -128,6 +131,27 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
   child_fail(plan, errno);
 }
 
+// For a delegated container: what needs root is done now — the move into
+// the init's leaf (cgroup.procs is root's), a private copy of the mount
+// namespace without containerfs mounts (once copied into a less privileged
+// namespace they could not be unmounted) — then the credentials become the
+// owner's, so that the user namespace made next is the owner's.
+void drop_to_owner(ChildPlan* plan) {
+  if (::write(plan->leaf_procs_fd, "0", 1) != 1) child_fail(plan, errno);
+  plan->in_leaf = true;
+  if (plan->fresh_mount) {
+    if (::unshare(CLONE_NEWNS) != 0) child_fail(plan, errno);
+    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+    for (const char* m : plan->detach) ::umount2(m, MNT_DETACH);
+  }
+  // Raw system calls: glibc's set*id would try to signal the daemon's
+  // other threads, which do not exist in this copy.
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+      ::syscall(SYS_setresgid, plan->owner_gid, plan->owner_gid, plan->owner_gid) != 0 ||
+      ::syscall(SYS_setresuid, plan->owner_uid, plan->owner_uid, plan->owner_uid) != 0)
+    child_fail(plan, errno);
+}
+
 int child_main(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
   // Through the container's cgroup, so that a fresh cgroup namespace is
@@ -138,6 +162,7 @@ int child_main(void* arg) {
     child_fail(plan, errno);
   for (int i = 0; i < plan->join_count; ++i)
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
+  if (plan->owner_uid != 0) drop_to_owner(plan);
   if (plan->unshare_flags && ::unshare(plan->unshare_flags) != 0) child_fail(plan, errno);
   if (!plan->double_fork) become_init(plan);
   // The raw system call: glibc's fork() runs atfork handlers and takes
@@ -197,6 +222,9 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   }
 
   bool fresh_user = spec.fresh & CLONE_NEWUSER;
+  if (spec.owner_uid != 0 && !fresh_user) return fail(EINVAL);
+  plan.owner_uid = spec.owner_uid;
+  plan.owner_gid = spec.owner_gid;
   // A new pid namespace is made a child of the creator's *active* one
   // (setns only changes the one for children), so a nested container's init
   // is made by an intermediate born in the parent container.

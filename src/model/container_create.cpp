@@ -6,6 +6,7 @@
 #include "containerfs/model/containers.hpp"
 #include "containerfs/model/names.hpp"
 #include "containerfs/state/record.hpp"
+#include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::model {
@@ -23,7 +24,7 @@ std::vector<std::string> containerfs_mounts() {
 
 }  // namespace
 
-Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view name) {
+Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view name, Caller caller) {
   if (int err = check_container_name(name))
     return fail(log::refuse(err, "mkdir {:?}: not a container name", name));
 
@@ -31,11 +32,15 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   auto* parent = find(parent_id);
   if (!parent || parent->removing) return fail(ENOENT);
   if (parent->children.contains(name)) return fail(EEXIST);
+  if (caller.uid != 0 && (parent_id == kHostId || parent->owner_uid != caller.uid))
+    return fail(log::refuse(EACCES, "mkdir {}: uid {} was not delegated the parent", name, caller.uid));
 
   auto c = std::make_unique<Container>();
   c->id = next_id_++;
   c->name = std::string(name);
   c->parent = parent_id;
+  c->owner_uid = caller.uid;
+  c->owner_gid = caller.uid != 0 ? caller.gid : 0;
   c->cgroup_name = state::cgroup_name_of(c->id);
   auto cgroup = parent->cgroup.create_child(c->cgroup_name);
   if (!cgroup) return fail(log::refuse(cgroup.error(), "mkdir {}: cgroup {}", name, c->cgroup_name));
@@ -72,6 +77,11 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   spec.cgroup = &c->cgroup;
   spec.leaf = &*init_leaf;
   spec.fresh = config_.fresh_namespaces;
+  if (caller.uid != 0) {
+    spec.fresh |= CLONE_NEWUSER;
+    spec.owner_uid = caller.uid;
+    spec.owner_gid = caller.gid;
+  }
   if (parent_id != kHostId) {
     for (auto kind : kernel::kAllNsKinds) {
       auto path = effective_path_locked(*parent, kind);
@@ -95,6 +105,14 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   c->init_start = *start;
   for (auto kind : kernel::kAllNsKinds)
     if (spec.fresh & kernel::ns_clone_flag(kind)) c->slot(kind).origin = NsOrigin::own;
+  if (caller.uid != 0) {
+    // The owner is root inside: its processes entering keep their uid.
+    for (auto [map, id] : {std::pair{"uid_map", caller.uid}, std::pair{"gid_map", caller.gid}}) {
+      auto path = fmt::format("/proc/{}/{}", c->init_pid, map);
+      if (auto ok = write_file_at(AT_FDCWD, path, fmt::format("0 {} 1\n", id)); !ok)
+        return fail(log::refuse(ok.error(), "mkdir {}: writing {}", name, map));
+    }
+  }
 
   // Controllers for what lies below, now that the init has passed through
   // the container's own cgroup (its cgroup namespace is rooted there).

@@ -93,6 +93,8 @@ Status Containers::load_children(Container& parent) {
     c->init_pid = record->init_pid;
     c->init_start = record->init_start;
     c->ns = record->ns;
+    c->owner_uid = record->owner_uid;
+    c->owner_gid = record->owner_gid;
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c->init_pid, 0));
     if (pidfd >= 0) {
       c->init_pidfd.reset(pidfd);

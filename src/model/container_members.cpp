@@ -6,6 +6,7 @@
 #include "containerfs/kernel/init_process.hpp"
 #include "containerfs/model/containers.hpp"
 #include "containerfs/util/file_io.hpp"
+#include "containerfs/util/log.hpp"
 
 namespace containerfs::model {
 
@@ -14,6 +15,26 @@ std::optional<ContainerId> Containers::container_of_init(pid_t pid) const {
   for (auto& [id, c] : by_id_)
     if (c->init_pid == pid) return id;
   return std::nullopt;
+}
+
+Status Containers::set_owner(ContainerId id, uid_t uid, gid_t gid, Caller caller) {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  if (id == kHostId) return fail(log::refuse(EPERM, "chown: the host is root's"));
+  if (caller.uid != 0) return fail(log::refuse(EPERM, "chown {}: only root delegates", c->name));
+  if (c->owner_uid == uid && c->owner_gid == gid) return {};
+  auto old_uid = c->owner_uid;
+  auto old_gid = c->owner_gid;
+  c->owner_uid = uid;
+  c->owner_gid = gid;
+  if (auto saved = persist(*c); !saved) {
+    c->owner_uid = old_uid;
+    c->owner_gid = old_gid;
+    return saved;
+  }
+  log::info("container {} delegated to uid {} gid {}", c->name, uid, gid);
+  return {};
 }
 
 Status Containers::kill_members(ContainerId id) const {

@@ -43,7 +43,8 @@ Result<ContainerView> Containers::get(ContainerId id) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
-  ContainerView view{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing, {}};
+  ContainerView view{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing, {},
+                     c->owner_uid, c->owner_gid};
   for (auto& [slot, link] : c->pending) view.pending.emplace_back(slot, link.name);
   return view;
 }

@@ -82,6 +82,7 @@ std::vector<std::string_view> words(std::string_view line) {
 std::string encode_record(const ContainerRecord& r) {
   std::string out = fmt::format("{}\nname {}\ninit {} {}\n", kMagic, escape(r.name), r.init_pid,
                                 r.init_start);
+  if (r.owner_uid != 0 || r.owner_gid != 0) out += fmt::format("owner {} {}\n", r.owner_uid, r.owner_gid);
   for (auto kind : kernel::kAllNsKinds) {
     const auto& slot = r.ns[static_cast<size_t>(kind)];
     if (slot.origin == model::NsOrigin::inherited) continue;
@@ -94,7 +95,7 @@ std::string encode_record(const ContainerRecord& r) {
 
 Result<ContainerRecord> decode_record(std::string_view text) {
   ContainerRecord r;
-  bool magic = false, name = false, init = false;
+  bool magic = false, name = false, init = false, owner = false;
   while (!text.empty()) {
     auto nl = text.find('\n');
     auto line = text.substr(0, nl);
@@ -117,6 +118,13 @@ Result<ContainerRecord> decode_record(std::string_view text) {
       r.init_pid = *pid;
       r.init_start = *start;
       init = true;
+    } else if (w[0] == "owner" && w.size() == 3 && !owner) {
+      auto uid = number<uid_t>(w[1]);
+      auto gid = number<gid_t>(w[2]);
+      if (!uid || !gid) return fail(EINVAL);
+      r.owner_uid = *uid;
+      r.owner_gid = *gid;
+      owner = true;
     } else if (w[0] == "ns" && (w.size() == 3 || w.size() == 4)) {
       auto kind = kernel::ns_kind_from_file_name(w[1]);
       auto origin = origin_of(w[2]);
@@ -145,6 +153,8 @@ ContainerRecord record_of(const model::Container& c) {
   r.init_pid = c.init_pid;
   r.init_start = c.init_start;
   r.ns = c.ns;
+  r.owner_uid = c.owner_uid;
+  r.owner_gid = c.owner_gid;
   for (auto& slot : r.ns) slot.source = model::kHostId;  // derived from the link
   return r;
 }

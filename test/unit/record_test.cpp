@@ -13,6 +13,8 @@ TEST_CASE("records round-trip, including awkward names and links") {
   r.ns[static_cast<size_t>(kernel::NsKind::network)] = {model::NsOrigin::shared, "../db/network"};
   r.ns[static_cast<size_t>(kernel::NsKind::uts)] = {model::NsOrigin::own, ""};
   r.ns[static_cast<size_t>(kernel::NsKind::ipc)] = {model::NsOrigin::adopted, "/run/netns/a b"};
+  r.owner_uid = 1000;
+  r.owner_gid = 1001;
   auto text = state::encode_record(r);
   auto back = state::decode_record(text);
   REQUIRE(back);
@@ -33,6 +35,9 @@ TEST_CASE("malformed records are EINVAL") {
            "containerfs-record 1\nname a\ninit 1 2\nns uts inherited\n",
            "containerfs-record 1\nname a\\q\ninit 1 2\n",
            "containerfs-record 1\nname a\ninit 1 2\nwhat\n",
+           "containerfs-record 1\nname a\ninit 1 2\nowner 1000\n",
+           "containerfs-record 1\nname a\ninit 1 2\nowner x 1\n",
+           "containerfs-record 1\nname a\ninit 1 2\nowner 1 1\nowner 1 1\n",
        }) {
     INFO(bad);
     auto r = state::decode_record(bad);

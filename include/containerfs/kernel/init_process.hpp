@@ -29,6 +29,11 @@ struct InitSpec {
   // a fresh pid namespace, the new one is its child.
   std::string pid_parent;
   std::string hostname;       // set when the uts namespace is fresh
+  // Non-zero: the fresh namespaces (a fresh user namespace among them) are
+  // made with these credentials, so that the user namespace is owned by
+  // this uid (a delegated container). Requires CLONE_NEWUSER in `fresh`.
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
   // Mount points (containerfs mounts) detached inside a fresh mount
   // namespace, so that a container never pins a containerfs mount.
   std::vector<std::string> detach_mounts;

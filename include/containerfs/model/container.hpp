@@ -51,6 +51,10 @@ struct Container {
   unsigned long long init_start = 0;
 
   std::array<NsSlot, 8> ns{};
+  // Who the container is delegated to (chown): that user may create,
+  // rename, remove and enter containers below it.
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
   bool removing = false;  // rmdir in progress
 
   // Symlinks that are not (yet) namespace files: `ln -sf` makes one under

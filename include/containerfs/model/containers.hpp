@@ -40,6 +40,14 @@ struct ContainerView {
   std::array<NsSlot, 8> ns{};
   bool removing = false;
   std::vector<std::pair<int, std::string>> pending;  // slot, name
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
+};
+
+// Who asks: the credentials of the FUSE request.
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 class Containers {
@@ -123,7 +131,12 @@ class Containers {
   // container stays usable (a process entering would otherwise be nobody).
   Status ensure_user_maps(ContainerId id);
 
-  Result<ContainerId> create(ContainerId parent, std::string_view name);
+  // mkdir. A non-root caller (in a container delegated to it) gets a
+  // container owned by it, with a user namespace of its own owned by its
+  // uid (mapping its uid and gid to 0), so that its processes can enter.
+  Result<ContainerId> create(ContainerId parent, std::string_view name, Caller caller = {});
+  // chown of a container directory: delegates it (root only: EPERM).
+  Status set_owner(ContainerId id, uid_t uid, gid_t gid, Caller caller);
   Status remove(ContainerId parent, std::string_view name);
   // Within one parent only (ENOTSUP otherwise); RENAME_NOREPLACE honoured.
   Status rename(ContainerId parent, std::string_view name, ContainerId new_parent,

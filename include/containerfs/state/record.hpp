@@ -20,6 +20,8 @@ struct ContainerRecord {
   pid_t init_pid = 0;
   unsigned long long init_start = 0;
   std::array<model::NsSlot, 8> ns{};
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
   friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;
 };
 

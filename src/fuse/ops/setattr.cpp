@@ -1,10 +1,11 @@
-// Only truncation of a writable file is accepted (a shell's `>` opens with
-// O_TRUNC); modes and owners are the daemon's to decide.
+// Truncation of a writable file is accepted (a shell's `>` opens with
+// O_TRUNC) and changes nothing; chown of any of a container's files
+// delegates the container; modes are fixed.
 #include "containerfs/fuse/filesystem.hpp"
 
 namespace containerfs::fuse {
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int to_set, fuse_file_info*) {
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   auto& fs = filesystem(req);
   auto node = from_ino(ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
@@ -12,8 +13,18 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int to_set, fuse_f
   if (!st) return (void)fuse_reply_err(req, st.error());
   constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
                          FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
-  if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-    return (void)fuse_reply_err(req, EPERM);
+  if (to_set & FUSE_SET_ATTR_MODE) return (void)fuse_reply_err(req, EPERM);
+  if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    // chown delegates the container: its directory and files have one
+    // owner, the container's (chown -R reaches the files first).
+    uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : st->st_uid;
+    gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st->st_gid;
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    auto done = fs.containers->set_owner(node->id, uid, gid, model::Caller{ctx->uid, ctx->gid});
+    if (!done) return (void)fuse_reply_err(req, done.error());
+    st = stat_of(fs, *node);
+    if (!st) return (void)fuse_reply_err(req, st.error());
+  }
   if ((to_set & FUSE_SET_ATTR_SIZE) && !is_writable(node->kind))
     return (void)fuse_reply_err(req, EACCES);
   (void)kTimes;  // touching times is accepted and changes nothing, as on /proc
