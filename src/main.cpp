@@ -4,6 +4,7 @@
 // point, 3 set-up failed (including: no cgroup v2, another daemon owns the
 // cgroup directory), 4 mount failed, 5 daemonize failed, 6 signal handlers,
 // 7 the session loop failed.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,10 +118,21 @@ Result<RootCgroup> open_root_cgroup(const Options& options) {
   return RootCgroup{std::move(*cgroup), relative, *mount};
 }
 
+// Every container holds a few fds in the daemon (cgroup directories, the
+// init's pidfd): the soft limit of 1024 would stop at a few hundred.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  lim.rlim_cur = lim.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
+    log::warn("cannot raise the open-files limit: {}", std::strerror(errno));
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
   kernel::Reaper::prepare_process();
+  raise_fd_limit();
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   ParseState parsed;
   parsed.options.namespaces = default_namespaces();

@@ -28,7 +28,8 @@ bool is_writable(FileKind kind) {
     case FileKind::uid_map:
     case FileKind::gid_map:
     case FileKind::freeze:
-    case FileKind::kill: return true;
+    case FileKind::kill:
+    case FileKind::timens_offsets: return true;
     default: return false;
   }
 }
@@ -75,6 +76,7 @@ Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
     case FileKind::uid_map: return read_file(fmt::format("/proc/{}/uid_map", c->init_pid));
     case FileKind::gid_map: return read_file(fmt::format("/proc/{}/gid_map", c->init_pid));
     case FileKind::freeze: return fs.containers->read_cgroup_file(node.id, "cgroup.freeze");
+    case FileKind::timens_offsets: return read_file(fmt::format("/proc/{}/timens_offsets", c->init_pid));
     case FileKind::events: return fs.containers->events(node.id);
     default: return fail(EINVAL);
   }
@@ -111,6 +113,11 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
       if (!on) return fail(log::refuse(EINVAL, "freeze of {}: write 0 or 1", c->name));
       if (auto ok = fs.containers->set_frozen(node.id, *on); !ok)
         return fail(log::refuse(ok.error(), "freeze of {}: state not reached", c->name));
+      return data.size();
+    }
+    case FileKind::timens_offsets: {
+      if (auto ok = fs.containers->set_time_offsets(node.id, data); !ok)
+        return fail(log::refuse(ok.error(), "timens_offsets of {}: not taken", c->name));
       return data.size();
     }
     case FileKind::kill: {

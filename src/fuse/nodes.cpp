@@ -34,6 +34,7 @@ std::vector<FileKind> files_of(const model::ContainerView& c) {
   if (!host) {
     auto own = [&](kernel::NsKind k) { return c.ns[static_cast<size_t>(k)].origin == NsOrigin::own; };
     if (own(kernel::NsKind::uts)) files.push_back(FileKind::hostname);
+    if (own(kernel::NsKind::time)) files.push_back(FileKind::timens_offsets);
     if (own(kernel::NsKind::user)) {
       files.push_back(FileKind::uid_map);
       files.push_back(FileKind::gid_map);

@@ -38,6 +38,8 @@ struct ChildPlan {
   bool double_fork = false;  // pid 1 must be a grandchild (user namespace)
   int status_sock = -1;      // SEQPACKET: an errno, or the grandchild's pidfd
   const char* hostname = nullptr;
+  const char* time_offsets = nullptr;  // for a fresh time namespace
+  size_t time_offsets_len = 0;
   size_t hostname_len = 0;
   std::vector<const char*> detach;
   const char* init_path = nullptr;
@@ -164,6 +166,14 @@ int child_main(void* arg) {
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
   if (plan->owner_uid != 0) drop_to_owner(plan);
   if (plan->unshare_flags && ::unshare(plan->unshare_flags) != 0) child_fail(plan, errno);
+  if (plan->time_offsets) {
+    // Only possible before any process is in the new time namespace: the
+    // exec of the init is what enters it.
+    int fd = ::open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) child_fail(plan, errno);
+    if (::write(fd, plan->time_offsets, plan->time_offsets_len) < 0) child_fail(plan, errno);
+    ::close(fd);
+  }
   if (!plan->double_fork) become_init(plan);
   // The raw system call: glibc's fork() runs atfork handlers and takes
   // locks that another thread of the daemon may have held at clone time.
@@ -247,6 +257,10 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     plan.hostname_len = spec.hostname.size();
   }
   for (auto& m : spec.detach_mounts) plan.detach.push_back(m.c_str());
+  if ((spec.fresh & CLONE_NEWTIME) && !spec.time_offsets.empty()) {
+    plan.time_offsets = spec.time_offsets.c_str();
+    plan.time_offsets_len = spec.time_offsets.size();
+  }
 
   UniqueFd status_read, status_write;
   if (plan.double_fork) {

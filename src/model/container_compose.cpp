@@ -21,6 +21,7 @@
 #include "containerfs/model/containers.hpp"
 #include "containerfs/model/files.hpp"
 #include "containerfs/model/link_target.hpp"
+#include "containerfs/model/time_offsets.hpp"
 #include "containerfs/state/record.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
@@ -72,7 +73,8 @@ Status Containers::check_composable(const Container& c, int changing) const {
   return {};
 }
 
-Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted) {
+Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted,
+                                int renew) {
   auto* parent = find(c.parent);
   const bool user_changes = !(c.slot(NsKind::user) == next[static_cast<size_t>(NsKind::user)]);
   kernel::InitSpec spec;
@@ -87,7 +89,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
     bool unchanged = c.ns[i] == want;
     std::string path;
     if (want.origin == NsOrigin::own) {
-      if (unchanged && kind != NsKind::pid && !user_changes) {
+      if (unchanged && kind != NsKind::pid && !user_changes && !(renew & kernel::ns_clone_flag(kind))) {
         path = kernel::ns_proc_path(c.init_pid, kind);  // keep it: join it
       } else {
         spec.fresh |= kernel::ns_clone_flag(kind);
@@ -115,6 +117,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
                                                             : Result<std::string>(c.name);
     spec.hostname = old ? *old : c.name.substr(0, 64);
   }
+  spec.time_offsets = c.time_offsets;
   if (spec.fresh & CLONE_NEWNS) {
     if (auto text = kernel::read_own_mountinfo())
       spec.detach_mounts = kernel::find_mounts_of_type(*text, "fuse.containerfs");
@@ -220,6 +223,24 @@ Status Containers::fresh_namespace(ContainerId id, NsKind kind) {
   if (id == kHostId) return fail(log::refuse(EPERM, "the host's namespaces cannot be changed"));
   if (c->slot(kind).origin != NsOrigin::inherited) return fail(EEXIST);
   return change_namespace(*c, kind, NsSlot{NsOrigin::own, {}, kHostId}, UniqueFd());
+}
+
+Status Containers::set_time_offsets(ContainerId id, std::string_view offsets) {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  if (c->slot(NsKind::time).origin != NsOrigin::own) return fail(ENOENT);
+  auto merged = merge_time_offsets(c->time_offsets, offsets);
+  if (!merged) return fail(log::refuse(merged.error(), "{}: not clock offsets: {:?}", c->name, offsets));
+  if (auto ok = check_composable(*c, CLONE_NEWTIME); !ok) return ok;
+  std::string old = std::move(c->time_offsets);
+  c->time_offsets = std::move(*merged);
+  // The kernel checks the text when the new init's namespace takes it.
+  if (auto ok = respawn_init(*c, c->ns, UniqueFd(), CLONE_NEWTIME); !ok) {
+    c->time_offsets = std::move(old);
+    return ok;
+  }
+  return {};
 }
 
 Result<int> Containers::add_pending_link(ContainerId id, std::string_view name, std::string_view target) {

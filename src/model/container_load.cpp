@@ -95,6 +95,7 @@ Status Containers::load_children(Container& parent) {
     c->ns = record->ns;
     c->owner_uid = record->owner_uid;
     c->owner_gid = record->owner_gid;
+    c->time_offsets = record->time_offsets;
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c->init_pid, 0));
     if (pidfd >= 0) {
       c->init_pidfd.reset(pidfd);

@@ -31,6 +31,7 @@ constexpr std::array<FileInfo, static_cast<size_t>(FileKind::count_)> kFiles = {
     {FileKind::freeze, "freeze", S_IFREG | 0644},
     {FileKind::kill, "kill", S_IFREG | 0200},
     {FileKind::events, "events", S_IFREG | 0444},
+    {FileKind::timens_offsets, "timens_offsets", S_IFREG | 0644},
     {FileKind::created, "", S_IFREG | 0644},
 }};
 

@@ -83,6 +83,7 @@ std::string encode_record(const ContainerRecord& r) {
   std::string out = fmt::format("{}\nname {}\ninit {} {}\n", kMagic, escape(r.name), r.init_pid,
                                 r.init_start);
   if (r.owner_uid != 0 || r.owner_gid != 0) out += fmt::format("owner {} {}\n", r.owner_uid, r.owner_gid);
+  if (!r.time_offsets.empty()) out += fmt::format("timens {}\n", escape(r.time_offsets));
   for (auto kind : kernel::kAllNsKinds) {
     const auto& slot = r.ns[static_cast<size_t>(kind)];
     if (slot.origin == model::NsOrigin::inherited) continue;
@@ -125,6 +126,10 @@ Result<ContainerRecord> decode_record(std::string_view text) {
       r.owner_uid = *uid;
       r.owner_gid = *gid;
       owner = true;
+    } else if (w[0] == "timens" && w.size() == 2 && r.time_offsets.empty()) {
+      auto text = unescape(w[1]);
+      if (!text || text->empty()) return fail(EINVAL);
+      r.time_offsets = *text;
     } else if (w[0] == "ns" && (w.size() == 3 || w.size() == 4)) {
       auto kind = kernel::ns_kind_from_file_name(w[1]);
       auto origin = origin_of(w[2]);
@@ -155,6 +160,7 @@ ContainerRecord record_of(const model::Container& c) {
   r.ns = c.ns;
   r.owner_uid = c.owner_uid;
   r.owner_gid = c.owner_gid;
+  r.time_offsets = c.time_offsets;
   for (auto& slot : r.ns) slot.source = model::kHostId;  // derived from the link
   return r;
 }

@@ -15,6 +15,7 @@ TEST_CASE("records round-trip, including awkward names and links") {
   r.ns[static_cast<size_t>(kernel::NsKind::ipc)] = {model::NsOrigin::adopted, "/run/netns/a b"};
   r.owner_uid = 1000;
   r.owner_gid = 1001;
+  r.time_offsets = "monotonic 100 0\nboottime -5 0\n";
   auto text = state::encode_record(r);
   auto back = state::decode_record(text);
   REQUIRE(back);

@@ -29,6 +29,9 @@ struct InitSpec {
   // a fresh pid namespace, the new one is its child.
   std::string pid_parent;
   std::string hostname;       // set when the uts namespace is fresh
+  // Written to timens_offsets of a fresh time namespace before the init's
+  // exec enters it ("monotonic S N\nboottime S N"); empty: none.
+  std::string time_offsets;
   // Non-zero: the fresh namespaces (a fresh user namespace among them) are
   // made with these credentials, so that the user namespace is owned by
   // this uid (a delegated container). Requires CLONE_NEWUSER in `fresh`.

@@ -55,6 +55,8 @@ struct Container {
   // rename, remove and enter containers below it.
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
+  // Clock offsets of its own time namespace, as written to timens_offsets.
+  std::string time_offsets;
   bool removing = false;  // rmdir in progress
 
   // Symlinks that are not (yet) namespace files: `ln -sf` makes one under

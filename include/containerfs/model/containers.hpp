@@ -117,6 +117,10 @@ class Containers {
   Status unlink_namespace(ContainerId id, kernel::NsKind kind);
   // touch C/<kind>: a fresh one of its own.
   Status fresh_namespace(ContainerId id, kernel::NsKind kind);
+  // echo "monotonic S N" > C/timens_offsets: the container's own time
+  // namespace is made anew with these offsets (as /proc/PID/timens_offsets,
+  // possible only before its first member; EBUSY after).
+  Status set_time_offsets(ContainerId id, std::string_view offsets);
 
   // Symlinks under other names in a container directory (ln -sf's
   // temporaries): made, read, removed, or renamed over a namespace file.
@@ -156,7 +160,9 @@ class Containers {
   // Replaces the init so that it holds exactly `next` (the container has no
   // members). Kept own namespaces keep their identity, except pid.
   // `adopted`: the namespace newly adopted for the changed kind, if any.
-  Status respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted);
+  // `renew`: kinds made fresh even if they stay own (CLONE_NEW* mask).
+  Status respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted,
+                      int renew = 0);
   Status change_namespace(Container& c, kernel::NsKind kind, NsSlot slot, const UniqueFd& adopted);
   // A container by its names from the root; ENOENT.
   Container* find_path(const std::vector<std::string>& names) const;

@@ -30,6 +30,7 @@ enum class FileKind : uint16_t {
   freeze,
   kill,
   events,
+  timens_offsets,
   // What create/mknod of a namespace file answers with: a regular file
   // that is never found again (the next lookup finds the new symlink).
   created,

@@ -22,6 +22,7 @@ struct ContainerRecord {
   std::array<model::NsSlot, 8> ns{};
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
+  std::string time_offsets;
   friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;
 };
 
