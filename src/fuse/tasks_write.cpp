@@ -79,9 +79,10 @@ Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& write
     return fail(log::refuse(ok.error(), "{}: uid {} may not move {}", where, writer.uid, pid));
   if (auto maps = fs.containers->ensure_user_maps(id); !maps)
     return fail(log::refuse(maps.error(), "{}: writing the user namespace's maps", where));
-  auto holder = fs.containers->ns_holder(id);
-  if (!holder) return fail(holder.error());
-  auto ticket = fs.injector->begin(kernel::InjectRequest{pid, *holder, kAllNamespaces});
+  // Until the process is a member, the container's namespaces stay as read.
+  auto entry = fs.containers->begin_entry(id);
+  if (!entry) return fail(entry.error());
+  auto ticket = fs.injector->begin(kernel::InjectRequest{pid, entry->holder(), kAllNamespaces});
   if (!ticket)
     return fail(log::refuse(ticket.error(), "{}: cannot enter {} into the namespaces", where, pid));
   auto old = fs.containers->move_to_cgroup(id, pid);

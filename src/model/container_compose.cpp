@@ -54,6 +54,8 @@ int changing_kinds(const std::array<NsSlot, 8>& cur, const std::array<NsSlot, 8>
 Status Containers::check_composable(const Container& c, int changing) const {
   if (c.id == kHostId) return fail(log::refuse(EPERM, "the host's namespaces cannot be changed"));
   if (c.removing) return fail(ENOENT);
+  if (c.entering > 0)
+    return fail(log::refuse(EBUSY, "{}: a process is entering it; its namespaces are fixed", c.name));
   if (!c.children.empty())
     return fail(log::refuse(EBUSY, "{}: namespaces of a container with child containers are fixed", c.name));
   auto procs = c.members.procs();

@@ -30,6 +30,18 @@ Status Containers::rename(ContainerId parent_id, std::string_view name, Containe
   }
   auto* c = find(it->second);
   if (c->removing) return fail(log::refuse(EBUSY, "rename {}: being removed", name));
+  // A share is a link by path: renaming what it points into would leave it
+  // dangling (or pointing at a later container of the old name).
+  for (auto& [other_id, other] : by_id_) {
+    for (auto kind : kernel::kAllNsKinds) {
+      const auto& slot = other->slot(kind);
+      if (slot.origin != NsOrigin::shared) continue;
+      for (auto* s = find(slot.source); s && s->id != kHostId; s = find(s->parent))
+        if (s == c)
+          return fail(log::refuse(EBUSY, "rename {}: {} shares its {} namespace by path {}", name,
+                                  other->name, kernel::ns_file_name(kind), slot.link));
+    }
+  }
   std::string old = c->name;
   c->name = std::string(new_name);
   if (auto saved = persist(*c); !saved) {

@@ -108,6 +108,20 @@ Result<ContainerId> Containers::container_of_process(pid_t pid) const {
   return found;
 }
 
+Result<Containers::Entry> Containers::begin_entry(ContainerId id) {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c || c->removing) return fail(ENOENT);
+  ++c->entering;
+  return Entry(this, id, c->init_pid);
+}
+
+Containers::Entry::~Entry() {
+  if (!owner_) return;
+  std::lock_guard lock(owner_->mutex_);
+  if (auto* c = owner_->find(id_)) --c->entering;
+}
+
 Result<pid_t> Containers::ns_holder(ContainerId id) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);

@@ -58,6 +58,7 @@ struct Container {
   // Clock offsets of its own time namespace, as written to timens_offsets.
   std::string time_offsets;
   bool removing = false;  // rmdir in progress
+  int entering = 0;       // tasks writes between reading the init and the cgroup move
 
   // Symlinks that are not (yet) namespace files: `ln -sf` makes one under
   // a temporary name and renames it over the namespace file. Not persisted.

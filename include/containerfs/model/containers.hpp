@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -95,6 +96,26 @@ class Containers {
   Result<std::pair<int, int>> events_fds(ContainerId id) const;
   // Any pid in the container's namespaces: its init, or the daemon for the host.
   Result<pid_t> ns_holder(ContainerId id) const;
+
+  // A tasks write in progress: from reading the init whose namespaces the
+  // process will join until the process is in the container's cgroup (from
+  // then on it is a member, which also refuses composition changes), the
+  // container's namespaces cannot change (EBUSY).
+  class Entry {
+   public:
+    Entry() = default;
+    Entry(Containers* owner, ContainerId id, pid_t holder) : owner_(owner), id_(id), holder_(holder) {}
+    Entry(Entry&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), id_(o.id_), holder_(o.holder_) {}
+    Entry& operator=(Entry&&) = delete;
+    ~Entry();
+    pid_t holder() const { return holder_; }
+
+   private:
+    Containers* owner_ = nullptr;
+    ContainerId id_ = kHostId;
+    pid_t holder_ = 0;
+  };
+  Result<Entry> begin_entry(ContainerId id);
   size_t size() const;
   // The container whose init `pid` is, if any (the daemon counts as the
   // host's).
