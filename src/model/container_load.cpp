@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "containerfs/kernel/init_process.hpp"
+#include "containerfs/kernel/process.hpp"
 #include "containerfs/model/containers.hpp"
 #include "containerfs/state/record.hpp"
 #include "containerfs/util/log.hpp"
@@ -58,7 +59,10 @@ Status Containers::load_children(Container& parent) {
       continue;
     }
     auto start = kernel::process_start_time(record->init_pid);
-    if (!start || *start != record->init_start) {
+    // A zombie (dead, not yet reaped by its new parent) is gone too.
+    auto state = kernel::status_field(record->init_pid, "State");
+    bool zombie = state && !state->empty() && ((*state)[0] == 'Z' || (*state)[0] == 'X');
+    if (!start || *start != record->init_start || zombie) {
       log::warn("container {} (cgroup {}): its init {} is gone, so is the container; removed",
                 record->name, cgroup->path(), record->init_pid);
       tear_down_orphan(parent.cgroup, cgroup_name);

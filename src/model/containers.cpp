@@ -277,10 +277,29 @@ Status Containers::persist(const Container& c) const {
 
 void Containers::on_process_exit(pid_t pid) {
   std::lock_guard lock(mutex_);
-  for (auto& [id, c] : by_id_) {
-    if (id != kHostId && c->init_pid == pid && !c->removing)
-      log::warn("init {} of container {} exited while the container exists", pid, c->name);
-  }
+  Container* dead = nullptr;
+  for (auto& [id, c] : by_id_)
+    if (id != kHostId && c->init_pid == pid && !c->removing) dead = c.get();
+  if (!dead) return;
+  // Killed from outside: without its init (pid 1 of its pid namespace,
+  // holder of its namespaces) the container cannot go on.
+  log::warn("init {} of container {} exited: the container ends with it", pid, dead->name);
+  end_container_locked(*dead);
+}
+
+void Containers::end_container_locked(Container& c) {
+  std::vector<ContainerId> kids;
+  for (auto& [name, id] : c.children) kids.push_back(id);
+  for (auto id : kids)
+    if (auto* k = find(id)) end_container_locked(*k);
+  auto* parent = find(c.parent);
+  Status done = c.cgroup.kill_all();
+  if (done) done = c.cgroup.wait_empty(config_.teardown_timeout);
+  if (done) done = parent->cgroup.remove_child_tree(c.cgroup_name, config_.teardown_timeout);
+  if (!done) log::error("container {}: cgroup {} not removed: errno {}", c.name, c.cgroup_name, done.error());
+  ContainerId id = c.id;
+  parent->children.erase(c.name);
+  by_id_.erase(id);
 }
 
 }  // namespace containerfs::model

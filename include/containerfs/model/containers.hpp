@@ -173,6 +173,8 @@ class Containers {
   Result<std::string> cgroup_path_of(const Container& c) const;
   Status persist(const Container& c) const;
   void on_process_exit(pid_t pid);
+  // Kills and removes a container and everything below it (its init died).
+  void end_container_locked(Container& c);
   Status load_children(Container& parent);
   // Kills and removes a container cgroup the records do not explain.
   void tear_down_orphan(const kernel::Cgroup& parent, const std::string& name);
