@@ -96,7 +96,8 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
     case FileKind::hostname: {
       std::string_view name = data;
       if (name.ends_with('\n')) name.remove_suffix(1);
-      if (name.empty() || name.find('\n') != std::string_view::npos)
+      if (name.empty() || name.find('\n') != std::string_view::npos ||
+          name.find('\0') != std::string_view::npos)
         return fail(log::refuse(EINVAL, "hostname of {}: not one line", c->name));
       if (auto ok = kernel::write_hostname(c->init_pid, name); !ok) return fail(ok.error());
       return data.size();

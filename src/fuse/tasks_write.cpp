@@ -100,7 +100,7 @@ Result<size_t> write_tasks(Filesystem& fs, fuse_req_t req, model::ContainerId id
   auto path = fs.containers->path_of(id);
   std::string where = "tasks of " + (path ? *path : std::string("?"));
   auto pids = parse_pid_list(data);
-  if (!pids) return fail(log::refuse(EINVAL, "{}: not a list of pids: {:?}", where, data));
+  if (!pids) return fail(log::refuse(EINVAL, "{}: not a list of pids: {:?}", where, log::excerpt(data)));
 
   const fuse_ctx* ctx = fuse_req_ctx(req);
   auto writer_pid = kernel::tgid_of(ctx->pid);

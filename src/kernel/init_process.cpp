@@ -138,14 +138,16 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
 // namespace without containerfs mounts (once copied into a less privileged
 // namespace they could not be unmounted) — then the credentials become the
 // owner's, so that the user namespace made next is the owner's.
+void private_mounts_without_containerfs(ChildPlan* plan) {
+  if (::unshare(CLONE_NEWNS) != 0) child_fail(plan, errno);
+  ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+  for (const char* m : plan->detach) ::umount2(m, MNT_DETACH);
+}
+
 void drop_to_owner(ChildPlan* plan) {
   if (::write(plan->leaf_procs_fd, "0", 1) != 1) child_fail(plan, errno);
   plan->in_leaf = true;
-  if (plan->fresh_mount) {
-    if (::unshare(CLONE_NEWNS) != 0) child_fail(plan, errno);
-    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
-    for (const char* m : plan->detach) ::umount2(m, MNT_DETACH);
-  }
+  if (plan->fresh_mount) private_mounts_without_containerfs(plan);
   // Raw system calls: glibc's set*id would try to signal the daemon's
   // other threads, which do not exist in this copy.
   if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
@@ -164,7 +166,13 @@ int child_main(void* arg) {
     child_fail(plan, errno);
   for (int i = 0; i < plan->join_count; ++i)
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
-  if (plan->owner_uid != 0) drop_to_owner(plan);
+  if (plan->owner_uid != 0) {
+    drop_to_owner(plan);
+  } else if (plan->fresh_mount && (plan->unshare_flags & CLONE_NEWUSER)) {
+    // Mounts copied into a namespace of a new user namespace are locked
+    // and could not be detached there: clean a private copy first, as root.
+    private_mounts_without_containerfs(plan);
+  }
   if (plan->unshare_flags && ::unshare(plan->unshare_flags) != 0) child_fail(plan, errno);
   if (plan->time_offsets) {
     // Only possible before any process is in the new time namespace: the

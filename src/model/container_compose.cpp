@@ -157,7 +157,8 @@ Status Containers::change_namespace(Container& c, NsKind kind, NsSlot slot, cons
   return respawn_init(c, next, adopted);
 }
 
-Status Containers::link_namespace(ContainerId id, NsKind kind, std::string_view target, uid_t caller) {
+Status Containers::link_namespace(ContainerId id, NsKind kind, std::string_view target, uid_t caller,
+                                  pid_t caller_pid) {
   std::vector<std::string> names;
   {
     std::lock_guard lock(mutex_);
@@ -172,7 +173,14 @@ Status Containers::link_namespace(ContainerId id, NsKind kind, std::string_view 
     // Adoption: opened without the lock held, since the path may lead back
     // through this very mount.
     if (caller != 0) return fail(log::refuse(EPERM, "ln {}: only root may adopt a namespace", target));
-    auto fd = open_at(AT_FDCWD, outside->path, O_RDONLY);
+    std::string path = outside->path;
+    if (caller_pid > 0) {
+      for (std::string_view self : {"/proc/self", "/proc/thread-self"}) {
+        if (path == self || path.starts_with(std::string(self) + "/"))
+          path = fmt::format("/proc/{}{}", caller_pid, path.substr(self.size()));
+      }
+    }
+    auto fd = open_at(AT_FDCWD, path, O_RDONLY);
     if (!fd) return fail(log::refuse(fd.error(), "ln {}: cannot open {}", target, outside->path));
     auto type = kernel::ns_type_of_fd(fd->get());
     if (!type) return fail(log::refuse(EINVAL, "ln {}: not a namespace", target));
@@ -233,7 +241,7 @@ Status Containers::set_time_offsets(ContainerId id, std::string_view offsets) {
   if (!c) return fail(ENOENT);
   if (c->slot(NsKind::time).origin != NsOrigin::own) return fail(ENOENT);
   auto merged = merge_time_offsets(c->time_offsets, offsets);
-  if (!merged) return fail(log::refuse(merged.error(), "{}: not clock offsets: {:?}", c->name, offsets));
+  if (!merged) return fail(log::refuse(merged.error(), "{}: not clock offsets: {:?}", c->name, log::excerpt(offsets)));
   if (auto ok = check_composable(*c, CLONE_NEWTIME); !ok) return ok;
   std::string old = std::move(c->time_offsets);
   c->time_offsets = std::move(*merged);
@@ -289,10 +297,11 @@ Status Containers::remove_pending_link(ContainerId id, int slot) {
   return {};
 }
 
-Status Containers::commit_pending_link(ContainerId id, int slot, NsKind kind, uid_t caller) {
+Status Containers::commit_pending_link(ContainerId id, int slot, NsKind kind, uid_t caller,
+                                       pid_t caller_pid) {
   auto target = pending_link_target(id, slot);
   if (!target) return fail(target.error());
-  if (auto linked = link_namespace(id, kind, *target, caller); !linked) return linked;
+  if (auto linked = link_namespace(id, kind, *target, caller, caller_pid); !linked) return linked;
   return remove_pending_link(id, slot);
 }
 

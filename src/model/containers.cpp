@@ -167,8 +167,13 @@ Result<std::string> Containers::ns_link(ContainerId id, kernel::NsKind kind) con
   switch (slot.origin) {
     case NsOrigin::inherited: return fail(ENOENT);
     case NsOrigin::own: return kernel::ns_proc_path(c->init_pid, kind);
-    case NsOrigin::shared:
-    case NsOrigin::adopted: return slot.link;
+    case NsOrigin::adopted:
+      // A namespace adopted through /proc (/proc/self/ns/net, /proc/PID/...)
+      // is reached through the init that holds it now: the path as written
+      // would show each reader its own, or nothing once PID is gone.
+      if (slot.link.starts_with("/proc/")) return kernel::ns_proc_path(c->init_pid, kind);
+      return slot.link;
+    case NsOrigin::shared: return slot.link;
   }
   return fail(ENOENT);
 }

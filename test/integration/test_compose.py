@@ -334,8 +334,11 @@ def test_adopt_a_proc_namespace_file(cfs, procs):
     target = f"/proc/{other.pid}/ns/uts"
     run(["rm", cfs.path("web", "uts")])
     run(["ln", "-s", target, cfs.path("web", "uts")])
-    assert helpers.readlink(cfs.path("web", "uts")) == target
+    # Adopted through /proc/PID: the link opens it through the init that
+    # holds it now (PID may go away; the namespace stays).
+    assert helpers.readlink(cfs.path("web", "uts")) == f"/proc/{cfs.init_pid('web')}/ns/uts"
     assert init_ns(cfs, "web", "uts") == ino(target)
+    assert helpers.stat_L_ino(cfs.path("web", "uts")) == ino(target)
     assert run(["nsenter", f"--uts={cfs.path('web', 'uts')}", "hostname"]).stdout.strip() == \
         "elsewhere"
 

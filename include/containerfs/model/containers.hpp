@@ -133,7 +133,10 @@ class Containers {
   // namespace being replaced; the host's namespaces are fixed (EPERM).
   // ln -s TARGET C/<kind>: share another container's namespace (target in
   // the tree) or adopt one from outside (root only; EPERM otherwise).
-  Status link_namespace(ContainerId id, kernel::NsKind kind, std::string_view target, uid_t caller);
+  // `caller_pid`: /proc/self and /proc/thread-self in an adopted path are
+  // the caller's (the daemon opens the path, not the caller).
+  Status link_namespace(ContainerId id, kernel::NsKind kind, std::string_view target, uid_t caller,
+                        pid_t caller_pid = 0);
   // rm C/<kind>: inherit the parent's again.
   Status unlink_namespace(ContainerId id, kernel::NsKind kind);
   // touch C/<kind>: a fresh one of its own.
@@ -149,7 +152,8 @@ class Containers {
   Result<int> find_pending_link(ContainerId id, std::string_view name) const;
   Result<std::string> pending_link_target(ContainerId id, int slot) const;
   Status remove_pending_link(ContainerId id, int slot);
-  Status commit_pending_link(ContainerId id, int slot, kernel::NsKind kind, uid_t caller);
+  Status commit_pending_link(ContainerId id, int slot, kernel::NsKind kind, uid_t caller,
+                             pid_t caller_pid = 0);
 
   // Before a first member enters a container with a user namespace of its
   // own and no uid/gid map written, the identity map is written so the

@@ -31,6 +31,10 @@ void debug(fmt::format_string<Args...> f, Args&&... args) {
   write(Level::debug, fmt::format(f, std::forward<Args>(args)...));
 }
 
+// At most the first 64 bytes of user-supplied text, for a log line: a huge
+// write must not become a huge log line.
+inline std::string_view excerpt(std::string_view text) { return text.substr(0, 64); }
+
 // Logs a refused request and returns its errno, for `return refuse(...)`.
 template <typename... Args>
 int refuse(int err, fmt::format_string<Args...> f, Args&&... args) {

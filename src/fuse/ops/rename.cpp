@@ -19,7 +19,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
           req, log::refuse(EPERM, "rename {} -> {}: a symlink here can only become a namespace file",
                            name, newname));
     auto done = fs.containers->commit_pending_link(*from, *slot, model::ns_of_file(*kind),
-                                                   fuse_req_ctx(req)->uid);
+                                                   fuse_req_ctx(req)->uid, fuse_req_ctx(req)->pid);
     return (void)fuse_reply_err(req, done ? 0 : done.error());
   }
   if (auto kind = model::file_kind_from_name(name)) {

@@ -25,7 +25,8 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     st = stat_of(fs, *node);
     if (!st) return (void)fuse_reply_err(req, st.error());
   }
-  if ((to_set & FUSE_SET_ATTR_SIZE) && !is_writable(node->kind))
+  // Read-only by kind, or (controller files) by the kernel's mode.
+  if ((to_set & FUSE_SET_ATTR_SIZE) && (!is_writable(node->kind) || !(st->st_mode & 0222)))
     return (void)fuse_reply_err(req, EACCES);
   (void)kTimes;  // touching times is accepted and changes nothing, as on /proc
   fuse_reply_attr(req, &*st, 0);

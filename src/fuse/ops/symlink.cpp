@@ -14,7 +14,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
   if (kind && model::is_ns_file(*kind)) {
     if (existing(fs, Node{*dir, *kind})) return (void)fuse_reply_err(req, EEXIST);
     auto linked = fs.containers->link_namespace(*dir, model::ns_of_file(*kind), target,
-                                                fuse_req_ctx(req)->uid);
+                                                fuse_req_ctx(req)->uid, fuse_req_ctx(req)->pid);
     if (!linked) return (void)fuse_reply_err(req, linked.error());
     return reply_entry(req, fs, Node{*dir, *kind});
   }
