@@ -385,3 +385,14 @@ def cfs(cfs_factory, request):
     c = cfs_factory(options)
     c.start()
     return c
+
+
+@pytest.fixture
+def procs():
+    """Test processes (support_procs.Procs), killed by pid afterwards."""
+    from support_procs import Procs
+    p = Procs()
+    try:
+        yield p
+    finally:
+        p.kill_all()

@@ -17,13 +17,6 @@ from helpers import run, wait_until
 from support_procs import Procs, proc_ns, read_text, write_errno
 
 
-@pytest.fixture
-def procs():
-    p = Procs()
-    try:
-        yield p
-    finally:
-        p.kill_all()
 
 
 def ino(path):

@@ -26,13 +26,6 @@ NS_GET_USERNS = 0xB701
 NS_GET_PARENT = 0xB702
 
 
-@pytest.fixture
-def procs():
-    p = Procs()
-    try:
-        yield p
-    finally:
-        p.kill_all()
 
 
 def ino(path):

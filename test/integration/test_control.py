@@ -19,13 +19,6 @@ from support_procs import (PY, Procs, cpu_ticks, errname, members_cgroup, read_l
                            read_text, shell_echo, task_pids, write_errno)
 
 
-@pytest.fixture
-def procs():
-    p = Procs()
-    try:
-        yield p
-    finally:
-        p.kill_all()
 
 
 def container_cgroup(cfs, c):

@@ -27,13 +27,6 @@ ALL6 = ("network", "uts", "ipc", "pid", "mount", "cgroup")
 LIGHT = r"network\,uts\,ipc\,pid"  # no own mount/user namespace: threads may enter
 
 
-@pytest.fixture
-def procs():
-    p = Procs()
-    try:
-        yield p
-    finally:
-        p.kill_all()
 
 
 def host_ns(names=ALL6):
