@@ -315,3 +315,28 @@ def test_controller_files_follow_subtree_control(cfs, hugetlb):
     # The kernel's default limit (a fresh one prints as a number, rounded to
     # the huge page size), read through.
     assert read_text(cfs.path("web", name)) == read_text(os.path.join(cg, name))
+
+
+def test_freezing_members_busy_in_containerfs_never_wedges_the_daemon(cfs):
+    """Members that read the container's own files in a loop are, at the
+    moment of the freeze, often inside a containerfs request: the freeze
+    still completes (or fails with a clear errno) in bounded time, and the
+    daemon keeps serving everyone else."""
+    cfs.mkdir("web")
+    tasks = cfs.path("web", "tasks")
+    loop = subprocess.Popen(["sh", "-c", f"while :; do cat {tasks} {cfs.path('web', 'events')} "
+                             ">/dev/null; done"])
+    cfs.procs.append(loop)
+    run(["sh", "-c", f"echo {loop.pid} > {tasks}"])
+    for _ in range(5):
+        start = time.monotonic()
+        r = run(["sh", "-c", f"echo 1 > {cfs.path('web', 'freeze')}"], check=False, timeout=15)
+        assert time.monotonic() - start < 10
+        assert r.returncode == 0 or "busy" in r.stderr.lower(), r.stderr
+        # Everyone else is served meanwhile.
+        assert "web" in os.listdir(cfs.mnt)
+        cfs.mkdir("other")
+        run(["rmdir", cfs.path("other")])
+        run(["sh", "-c", f"echo 0 > {cfs.path('web', 'freeze')}"], timeout=15)
+        assert "frozen 0" in open(cfs.path("web", "events")).read()
+    assert loop.poll() is None
