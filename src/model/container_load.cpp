@@ -23,6 +23,10 @@ namespace containerfs::model {
 
 Status Containers::load() {
   std::lock_guard lock(mutex_);
+  // Top-level containers get every controller the daemon's cgroup has (on
+  // unified hosts: memory, cpu, pids, io, ...). It holds no process itself.
+  if (auto enabled = find(kHostId)->cgroup.enable_controllers(); !enabled)
+    log::info("not every controller could be enabled for containers: errno {}", enabled.error());
   auto loaded = load_children(*find(kHostId));
   resolve_shares();
   return loaded;
