@@ -106,7 +106,9 @@ def thread_ns(pid, name):
     for tid in threads_of(pid):
         try:
             out[tid] = proc_ns(pid, name, tid)
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            # The thread is exiting: its namespaces are no longer readable
+            # (a task past exit_mm fails the ptrace access check: EACCES).
             pass
     return out
 
