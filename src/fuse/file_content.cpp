@@ -1,10 +1,4 @@
 // What reading a container file returns, and what writing one does.
-#include <signal.h>
-#include <sys/syscall.h>
-
-#include <charconv>
-#include <thread>
-
 #include <fmt/format.h>
 
 #include "containerfs/fuse/filesystem.hpp"

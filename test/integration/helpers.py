@@ -308,3 +308,23 @@ def snapshot(mnt, cgroup_root):
         tree[rel] = sorted(dirnames + filenames)
     cg = {d: cgroup_procs(os.path.join(cgroup_root, d)) for d in cgroup_dirs(cgroup_root)}
     return tree, cg
+
+
+def write_once(path, text):
+    """One write(2) of `text` (str or bytes), as a shell's echo does."""
+    data = text.encode() if isinstance(text, str) else text
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def container_paths(mnt):
+    """Every container directory under the mount, as relative paths."""
+    out = []
+    for dirpath, _dirnames, _ in os.walk(mnt, followlinks=False):
+        rel = os.path.relpath(dirpath, mnt)
+        if rel != ".":
+            out.append(rel)
+    return sorted(out)

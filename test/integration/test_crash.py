@@ -97,12 +97,7 @@ class Victim:
 # ---------------------------------------------------------------- checks
 
 def listed_containers(cfs):
-    out = []
-    for dirpath, dirnames, _ in os.walk(cfs.mnt, followlinks=False):
-        rel = os.path.relpath(dirpath, cfs.mnt)
-        if rel != ".":
-            out.append(rel)
-    return sorted(out)
+    return helpers.container_paths(cfs.mnt)
 
 
 def init_processes_below(cgroup_rel):

@@ -44,11 +44,7 @@ def mkdir(cfs, *names):
 
 
 def write(path, text):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+    helpers.write_once(path, text)
 
 
 def read(path):
@@ -58,12 +54,7 @@ def read(path):
 
 def containers_of(cfs):
     """Every container directory (relative path), walking the mount."""
-    out = []
-    for dirpath, dirnames, _ in os.walk(cfs.mnt, followlinks=False):
-        rel = os.path.relpath(dirpath, cfs.mnt)
-        if rel != ".":
-            out.append(rel)
-    return sorted(out)
+    return helpers.container_paths(cfs.mnt)
 
 
 class Built:

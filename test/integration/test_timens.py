@@ -20,11 +20,7 @@ def offsets(path):
 
 
 def write(path, text):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+    helpers.write_once(path, text)
 
 
 @pytest.mark.namespaces("uts,time")

@@ -19,11 +19,13 @@ Status RemoteMemory::open() {
   return {};
 }
 
-Status RemoteMemory::read(std::uint64_t addr, void* buf, std::size_t n) {
-  if (auto s = open(); !s) return s;
-  auto* p = static_cast<char*>(buf);
+namespace {
+
+// Whole transfers through /proc/PID/mem: pread or pwrite until done.
+template <typename Buf, typename Io>
+Status transfer(int fd, std::uint64_t addr, Buf* p, std::size_t n, Io io) {
   while (n > 0) {
-    ssize_t r = ::pread(fd_.get(), p, n, static_cast<off_t>(addr));
+    ssize_t r = io(fd, p, n, static_cast<off_t>(addr));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return fail_errno();
     if (r == 0) return fail(EFAULT);
@@ -34,19 +36,16 @@ Status RemoteMemory::read(std::uint64_t addr, void* buf, std::size_t n) {
   return {};
 }
 
+}  // namespace
+
+Status RemoteMemory::read(std::uint64_t addr, void* buf, std::size_t n) {
+  if (auto s = open(); !s) return s;
+  return transfer(fd_.get(), addr, static_cast<char*>(buf), n, ::pread);
+}
+
 Status RemoteMemory::write(std::uint64_t addr, const void* buf, std::size_t n) {
   if (auto s = open(); !s) return s;
-  const auto* p = static_cast<const char*>(buf);
-  while (n > 0) {
-    ssize_t r = ::pwrite(fd_.get(), p, n, static_cast<off_t>(addr));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return fail_errno();
-    if (r == 0) return fail(EFAULT);
-    p += r;
-    addr += static_cast<std::uint64_t>(r);
-    n -= static_cast<std::size_t>(r);
-  }
-  return {};
+  return transfer(fd_.get(), addr, static_cast<const char*>(buf), n, ::pwrite);
 }
 
 Result<std::uint64_t> Scratch::acquire(RemoteMemory& mem, const std::vector<Mapping>& maps,
