@@ -18,7 +18,7 @@
 
 #include "containerfs/fuse/events_watch.hpp"
 #include "containerfs/fuse/filesystem.hpp"
-#include "containerfs/kernel/inject.hpp"
+#include "containerfs/kernel/injector_process.hpp"
 #include "containerfs/kernel/mountinfo.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/containers.hpp"
@@ -131,6 +131,9 @@ void raise_fd_limit() {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+  // The daemon's own helper (kernel/injector_process.hpp), started by it.
+  if (argc >= 2 && std::string_view(argv[1]) == "--injector-service")
+    return kernel::run_injector_service(3, argc >= 3 && std::string_view(argv[2]) == "--syslog");
   kernel::Reaper::prepare_process();
   raise_fd_limit();
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -210,9 +213,7 @@ int main(int argc, char* argv[]) {
   auto containers = std::make_unique<model::Containers>(std::move(config));
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());
-  kernel::InjectorOptions inject_options;
-  inject_options.log = [](std::string_view line) { log::info("inject: {}", line); };
-  kernel::Injector injector(std::move(inject_options));
+  kernel::InjectorProcess injector({.syslog = !cmd.foreground});
   fs.injector = &injector;
   fuse::EventsWatcher events;
   fs.events = &events;

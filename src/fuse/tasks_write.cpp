@@ -12,7 +12,7 @@
 #include <charconv>
 
 #include "containerfs/fuse/open_file.hpp"
-#include "containerfs/kernel/inject.hpp"
+#include "containerfs/kernel/injector_process.hpp"
 #include "containerfs/kernel/process.hpp"
 #include "containerfs/util/log.hpp"
 
@@ -62,17 +62,13 @@ Status check_permission(const Writer& writer, pid_t target) {
   return {};
 }
 
-// Phase 1 for one pid: every check, the threads seized, the cgroup joined.
-// On error nothing is left changed.
-struct Entry {
-  pid_t pid = 0;
-  kernel::Ticket ticket;
-  std::string old_cgroup;
-};
-
-Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& writer, pid_t pid,
-                      const std::string& where) {
-  if (pid == ::getpid()) return fail(log::refuse(EINVAL, "{}: {} is the daemon", where, pid));
+// Phase 1 for one pid: every check, then the move handed to the injector
+// process, which seizes every thread and writes the new cgroup. On error
+// nothing is left changed.
+Result<kernel::MoveTicket> prepare(Filesystem& fs, model::ContainerId id, const Writer& writer,
+                                   pid_t pid, const std::string& where) {
+  if (pid == ::getpid() || pid == fs.injector->pid())
+    return fail(log::refuse(EINVAL, "{}: {} is the daemon or its injector process", where, pid));
   if (fs.containers->container_of_init(pid))
     return fail(log::refuse(EINVAL, "{}: {} is a container's init", where, pid));
   if (auto ok = check_permission(writer, pid); !ok)
@@ -82,15 +78,14 @@ Result<Entry> prepare(Filesystem& fs, model::ContainerId id, const Writer& write
   // Until the process is a member, the container's namespaces stay as read.
   auto entry = fs.containers->begin_entry(id);
   if (!entry) return fail(entry.error());
-  auto ticket = fs.injector->begin(kernel::InjectRequest{pid, entry->holder(), kAllNamespaces});
+  auto move = fs.containers->plan_cgroup_move(id, pid);
+  if (!move) return fail(log::refuse(move.error(), "{}: no cgroup move for {}", where, pid));
+  auto ticket = fs.injector->begin(kernel::MoveRequest{pid, entry->holder(), kAllNamespaces,
+                                                       std::move(move->join), std::move(move->undo)});
   if (!ticket)
-    return fail(log::refuse(ticket.error(), "{}: cannot enter {} into the namespaces", where, pid));
-  auto old = fs.containers->move_to_cgroup(id, pid);
-  if (!old) {
-    ticket->cancel();
-    return fail(log::refuse(old.error(), "{}: cgroup move of {} refused", where, pid));
-  }
-  return Entry{pid, std::move(*ticket), std::move(*old)};
+    return fail(log::refuse(ticket.error(), "{}: cannot move {} in", where, pid));
+  fs.containers->note_cgroup_move(id, pid, move->leaving);
+  return std::move(*ticket);
 }
 
 }  // namespace
@@ -137,21 +132,22 @@ Result<size_t> write_tasks(Filesystem& fs, fuse_req_t req, model::ContainerId id
   });
 
   for (pid_t pid : host_pids) {
-    auto entry = prepare(fs, id, writer, pid, where);
-    if (!entry) return fail(entry.error());
-    if (auto done = entry->ticket.finish(); !done) {
-      (void)fs.containers->restore_cgroup(pid, entry->old_cgroup);
+    auto ticket = prepare(fs, id, writer, pid, where);
+    if (!ticket) return fail(ticket.error());
+    // On failure the injector process has put it back into its cgroup.
+    if (auto done = ticket->finish(); !done)
       return fail(log::refuse(done.error(), "{}: injection into {} failed", where, pid));
-    }
   }
   if (!self) return data.size();
 
-  auto entry = prepare(fs, id, writer, writer.pid, where);
-  if (!entry) return fail(entry.error());
-  // Seized: answer the write, then let the writer stop and be moved. Its
-  // very next instruction after write(2) returns runs inside.
+  auto ticket = prepare(fs, id, writer, writer.pid, where);
+  if (!ticket) return fail(ticket.error());
+  // Seized: let the injector go on, then answer the write; the writer stops
+  // once the answer is in, and its very next instruction after write(2)
+  // runs inside. (Proceed first: should the daemon die in between, the move
+  // is still made whole.)
+  ticket->proceed_detached();
   fuse_reply_write(req, data.size());
-  entry->ticket.proceed_detached();
   return fail(kAlreadyReplied);
 }
 

@@ -179,10 +179,10 @@ Status Cgroup::write(const std::string& file, std::string_view text) const {
   return write_file_at(fd(), file, text);
 }
 
-Result<std::string> Cgroup::get_record() const {
+Result<std::string> Cgroup::get_xattr(const char* name) const {
   std::string buf(4096, '\0');
   for (;;) {
-    ssize_t n = ::fgetxattr(fd(), kRecordXattr, buf.data(), buf.size());
+    ssize_t n = ::fgetxattr(fd(), name, buf.data(), buf.size());
     if (n >= 0) {
       buf.resize(static_cast<size_t>(n));
       return buf;
@@ -192,10 +192,14 @@ Result<std::string> Cgroup::get_record() const {
   }
 }
 
-Status Cgroup::set_record(std::string_view record) const {
-  if (::fsetxattr(fd(), kRecordXattr, record.data(), record.size(), 0) != 0) return fail_errno();
+Status Cgroup::set_xattr(const char* name, std::string_view value) const {
+  if (::fsetxattr(fd(), name, value.data(), value.size(), 0) != 0) return fail_errno();
   return {};
 }
+
+Result<std::string> Cgroup::get_record() const { return get_xattr(kRecordXattr); }
+
+Status Cgroup::set_record(std::string_view record) const { return set_xattr(kRecordXattr, record); }
 
 Result<std::string> parse_proc_cgroup(std::string_view text) {
   size_t pos = 0;

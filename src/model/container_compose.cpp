@@ -32,10 +32,6 @@ using kernel::NsKind;
 
 namespace {
 
-bool is_shared_or_adopted(const NsSlot& s) {
-  return s.origin == NsOrigin::shared || s.origin == NsOrigin::adopted;
-}
-
 // Kinds whose namespace identity a change from `cur` to `next` alters.
 int changing_kinds(const std::array<NsSlot, 8>& cur, const std::array<NsSlot, 8>& next) {
   int mask = 0;

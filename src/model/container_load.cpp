@@ -29,6 +29,7 @@ Status Containers::load() {
     log::info("not every controller could be enabled for containers: errno {}", enabled.error());
   auto loaded = load_children(*find(kHostId));
   resolve_shares();
+  load_origins_locked();
   return loaded;
 }
 

@@ -1,10 +1,13 @@
 // Membership: moving processes between container cgroups, and remembering
 // where each came from so that the host's tasks file can take it home.
+#include <fcntl.h>
+
 #include <fmt/format.h>
 
 #include "containerfs/kernel/cgroup.hpp"
 #include "containerfs/kernel/init_process.hpp"
 #include "containerfs/model/containers.hpp"
+#include "containerfs/state/origins.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
 
@@ -59,46 +62,95 @@ Status Containers::set_frozen(ContainerId id, bool frozen) const {
   return cgroup->wait_frozen(frozen, config_.teardown_timeout);
 }
 
-Result<std::string> Containers::move_to_cgroup(ContainerId id, pid_t pid) {
+Result<Containers::CgroupMove> Containers::plan_cgroup_move(ContainerId id, pid_t pid) const {
   auto before = kernel::cgroup_of_process(pid);
   if (!before) return fail(before.error() == ENOENT ? ESRCH : before.error());
   const std::string& root = config_.root_cgroup_path;
-  bool in_container = before->starts_with(root + "/");
+  const bool in_container = before->starts_with(root + "/");
+  auto open_dir = [&](const std::string& rel) -> Result<UniqueFd> {
+    UniqueFd fd(::open((config_.cgroup2_mount + rel).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail(errno == ENOENT ? ESRCH : errno);  // it moved meanwhile
+    return fd;
+  };
 
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
+  CgroupMove move;
+  move.leaving = *before;
   if (id == kHostId) {
-    if (!in_container) return *before;  // already home
+    if (!in_container) return move;  // already home
     // The recorded origin, if it is about this very process (not a later
     // one with a reused pid); the cgroup2 root otherwise.
     auto origin = origins_.find(pid);
     auto start = kernel::process_start_time(pid);
     std::string home = "/";
     if (origin != origins_.end() && start && origin->second.first == *start) home = origin->second.second;
-    if (auto ok = write_file_at(AT_FDCWD, config_.cgroup2_mount + home + "/cgroup.procs",
-                                fmt::format("{}", pid));
-        !ok)
-      return fail(ok.error());
-    if (origin != origins_.end()) origins_.erase(origin);
-    return *before;
+    auto join = open_dir(home);
+    if (!join && origin != origins_.end()) join = open_dir("/");  // its cgroup is gone
+    if (!join) return fail(join.error());
+    move.join = std::move(*join);
+  } else {
+    if (c->removing) return fail(ENOENT);
+    UniqueFd join(::openat(c->members.fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!join) return fail(errno);
+    move.join = std::move(join);
   }
-  if (c->removing) return fail(ENOENT);
-  if (auto ok = c->members.move_process(pid); !ok) return fail(ok.error());
-  if (!in_container) {
-    if (auto start = kernel::process_start_time(pid)) origins_[pid] = {*start, *before};
-  }
-  return *before;
+  auto undo = open_dir(*before);
+  if (!undo) return fail(undo.error());
+  move.undo = std::move(*undo);
+  return move;
 }
 
-Status Containers::restore_cgroup(pid_t pid, const std::string& cgroup_path) {
-  {
-    std::lock_guard lock(mutex_);
-    const std::string& root = config_.root_cgroup_path;
-    if (!cgroup_path.starts_with(root + "/")) origins_.erase(pid);
+void Containers::note_cgroup_move(ContainerId id, pid_t pid, const std::string& leaving) {
+  std::lock_guard lock(mutex_);
+  if (id == kHostId) {
+    if (origins_.erase(pid) != 0) save_origins_locked();
+    return;
   }
-  return write_file_at(AT_FDCWD, config_.cgroup2_mount + cgroup_path + "/cgroup.procs",
-                       fmt::format("{}", pid));
+  if (leaving.starts_with(config_.root_cgroup_path + "/")) return;  // from another container
+  auto start = kernel::process_start_time(pid);
+  if (!start) return;  // gone already
+  origins_[pid] = {*start, leaving};
+  save_origins_locked();
+}
+
+namespace {
+// Beyond this many entries, those of exited processes are dropped on save.
+constexpr std::size_t kOriginsPruneAt = 256;
+}  // namespace
+
+void Containers::save_origins_locked() {
+  if (origins_.size() > kOriginsPruneAt) {
+    std::erase_if(origins_, [](const auto& entry) {
+      auto start = kernel::process_start_time(entry.first);
+      return !start || *start != entry.second.first;
+    });
+  }
+  std::vector<state::Origin> list;
+  list.reserve(origins_.size());
+  for (const auto& [pid, origin] : origins_) list.push_back({pid, origin.first, origin.second});
+  // A failure costs only the way home after a restart (to the cgroup2 root).
+  if (auto saved = find(kHostId)->cgroup.set_xattr(state::kOriginsXattr, state::encode_origins(list)); !saved)
+    log::warn("cannot keep where {} processes came from: errno {}", list.size(), saved.error());
+}
+
+void Containers::load_origins_locked() {
+  auto text = find(kHostId)->cgroup.get_xattr(state::kOriginsXattr);
+  if (!text) return;  // none yet
+  auto list = state::decode_origins(*text);
+  if (!list) {
+    log::warn("ignoring a malformed {} on {}", state::kOriginsXattr, find(kHostId)->cgroup.path());
+    return;
+  }
+  // Only processes that still are what they were and still are in a container.
+  for (auto& o : *list) {
+    auto start = kernel::process_start_time(o.pid);
+    auto now = kernel::cgroup_of_process(o.pid);
+    if (start && *start == o.start && now && now->starts_with(config_.root_cgroup_path + "/"))
+      origins_[o.pid] = {o.start, std::move(o.cgroup)};
+  }
+  if (origins_.size() != list->size()) save_origins_locked();
 }
 
 }  // namespace containerfs::model

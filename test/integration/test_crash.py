@@ -17,14 +17,18 @@ cgroup/state/mount point, and check that the tree is consistent:
 - no other process below the test cgroup but the members the test put there;
 - the operation happened completely or not at all (per kind, below);
 - the process under injection is alive, neither stopped (T/t) nor traced,
-  still running (it keeps beating), and wholly in the container or wholly at
-  home: cgroup and every namespace.
+  still running (it keeps beating, its interrupted sleep undisturbed), and
+  wholly in the container or wholly at home: cgroup and every namespace --
+  also when it is the writer of its own pid (`echo 0 > tasks`);
+- the dead daemon's injector process finishes and exits by itself, and is
+  the only one left of it.
 
 Every test keeps under the fixture's 120 s watchdog; CRASH_ITERATIONS
-(default 40 per kind, 9 kinds: 360 faults in all) changes the count. Each
+(default 40 per kind, 10 kinds: 400 faults in all) changes the count. Each
 test prints its numbers (pytest -s shows them), and the module's last test
 prints the total of injected faults survived.
 """
+import errno
 import os
 import random
 import select
@@ -45,22 +49,26 @@ TEST_BUDGET = 100.0  # seconds per test, under the fixture's 120 s watchdog
 RECORD_XATTR = "trusted.containerfs"
 SURVIVED = {}       # kind -> faults survived (for the summary)
 
-# Known daemon bugs the tasks tests hit (reported; see the reasons). A test
-# that finds only these is marked xfail with what it saw; anything else
-# (an inconsistent tree, a victim left stopped or traced, a hang) fails it.
-BUG_CORRUPTED = ("daemon bug: a process under injection when the daemon dies is left with a "
-                 "corrupted syscall: its interrupted sleep returns a bogus error (python: "
-                 "OSError [Errno -3], or ProcessLookupError [Errno 3]) and it dies")
-BUG_HALF_MOVED = ("daemon bug: a tasks write cut short by the daemon's death leaves the process "
-                  "half moved: in the container's cgroup with the host's namespaces (or home "
-                  "with the container's); the restarted daemon does not finish or undo it")
-
 HEARTBEAT = r"""
-import os, sys, time
+import os, select, time
 n = 0
 while True:
     n += 1
-    os.write(1, b"%d\n" % n)
+    os.write(1, b"b%d\n" % n)
+    if select.select([0], [], [], 0)[0]:  # a command: write my own pid there
+        path = os.read(0, 4096).decode().strip()
+        if not path:
+            break
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0\n")
+            finally:
+                os.close(fd)
+            err = 0
+        except OSError as e:
+            err = e.errno
+        os.write(1, b"r%d\n" % err)
     time.sleep(0.01)
 """
 
@@ -68,14 +76,16 @@ while True:
 # ---------------------------------------------------------------- the victim
 
 class Victim:
-    """A single-threaded python process that beats every 10 ms on a pipe:
-    the process moved in and out of containers by the tasks tests."""
+    """A single-threaded python process that beats every 10 ms on a pipe
+    (its sleeps are what an injection interrupts): the process moved in and
+    out of containers by the tasks tests. Told a path on stdin, it writes
+    its own pid there (0) and answers with the errno."""
 
     def __init__(self, cfs):
         self.err_path = os.path.join(cfs.tmp, f"victim-{time.monotonic_ns()}.err")
         with open(self.err_path, "w") as err:
             self.p = subprocess.Popen([sys.executable or "/usr/bin/python3", "-c", HEARTBEAT],
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=err)
         cfs.procs.append(self.p)  # killed by pid at teardown
         self.pid = self.p.pid
@@ -92,6 +102,29 @@ class Victim:
                 return False  # EOF: dead
         r, _, _ = select.select([fd], [], [], timeout)
         return bool(r) and bool(os.read(fd, 65536))
+
+    def write_own_pid(self, path):
+        """The victim writes "0" to path itself; raises OSError with the
+        errno it got (EPIPE if it is dead)."""
+        os.write(self.p.stdin.fileno(), path.encode() + b"\n")
+        fd = self.p.stdout.fileno()
+        deadline = time.monotonic() + OP_TIMEOUT
+        pending = b""
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 0.1)[0]:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise OSError(errno.EPIPE, "the victim died")
+            pending += chunk
+            for line in pending.split(b"\n")[:-1]:
+                if line.startswith(b"r"):
+                    err = int(line[1:])
+                    if err:
+                        raise OSError(err, os.strerror(err))
+                    return
+            pending = pending.rsplit(b"\n", 1)[-1]
+        raise OSError(errno.ETIMEDOUT, "the victim did not answer")
 
 
 # ---------------------------------------------------------------- checks
@@ -191,7 +224,6 @@ class Injector:
         self.faults = 0
         self.outcomes = {}
         self.problems = []
-        self.known = {}     # known bug -> [what was seen]
         self.clean = 0      # faults after which every check held
         self._mark = None
 
@@ -209,7 +241,7 @@ class Injector:
         self._mark = None
 
     def _count(self):
-        return len(self.problems) + sum(len(v) for v in self.known.values())
+        return len(self.problems)
 
     def inject(self, op):
         """Runs op in a thread, SIGKILLs the daemon after a random delay,
@@ -241,9 +273,11 @@ class Injector:
         # an interrupted rmdir) are reaped before the daemon starts again.
         # (Without this the new daemon loads a zombie init as alive: see
         # test_zombie_init_at_start_up_is_not_a_container.)
-        self.cfs.current.wait_exit()
+        dead = self.cfs.current
+        dead.wait_exit()
         settle_and_reap(self.cfs)
         self.cfs.restart()
+        self.check("injector process", helper_left_behind(dead.pid))
         self.faults += 1
         self._mark = self._count()
         err = result.get("err", -1)
@@ -256,20 +290,33 @@ class Injector:
             self.problems.append(f"{self.kind} #{self.faults}: {what}: {p}")
         return not problems
 
-    def known_bug(self, bug, seen):
-        self.known.setdefault(bug, []).append(f"#{self.faults}: {seen}")
-
     def report(self):
         self._tally()
         SURVIVED[self.kind] = self.clean
-        hits = sum(len(v) for v in self.known.values())
         print(f"\ncrash[{self.kind}]: {self.faults} faults injected, {self.clean} survived with "
-              f"every check, {hits} hit known daemon bugs, op outcomes {self.outcomes}, "
+              f"every check, op outcomes {self.outcomes}, "
               f"kill delay 0-{self.typical * 1.2 * 1000:.1f} ms, {len(self.problems)} problems")
         assert not self.problems, "\n".join(self.problems[:30])
-        if self.known:
-            pytest.xfail("; ".join(f"{bug} [{len(seen)}x, first {seen[0][:300]}]"
-                                   for bug, seen in self.known.items()))
+
+
+def helper_left_behind(daemon_pid, timeout=5.0):
+    """The injector process of a daemon killed with SIGKILL comes to us (the
+    subreaper): it must finish its moves and exit by itself, bounded."""
+    me = os.getpid()
+
+    def orphans():
+        helpers.reap_zombie_children()
+        return [p for p in helpers.all_pids()
+                if (st := helpers.proc_status(p)) and st["Name"] == "containerfs-inj"
+                and int(st["PPid"]) == me and st["State"][0] not in "ZX"]
+
+    deadline = time.monotonic() + timeout
+    while orphans():
+        if time.monotonic() > deadline:
+            return [f"the injector process of daemon {daemon_pid} is still alive after "
+                    f"{timeout} s: {orphans()}"]
+        time.sleep(0.01)
+    return []
 
 
 def settle_and_reap(cfs, timeout=2.0):
@@ -477,8 +524,7 @@ def test_crash_during_namespace_change(cfs, kind):
 # ---------------------------------------------------------------- tasks
 
 def victim_problems(cfs, v, container):
-    """(hard problems, known-bug sightings) of the process under injection."""
-    hard, known = [], []
+    """What is wrong with the process under injection after a fault."""
     st = helpers.proc_status(v.pid)
     if st is None or st["State"][0] in "ZX":
         try:
@@ -486,33 +532,33 @@ def victim_problems(cfs, v, container):
                 said = f.read()[-600:]
         except OSError:
             said = ""
-        seen = f"victim {v.pid} died; its stderr: {said!r}"
-        # The interrupted sleep (line 7) raised an errno it cannot get.
-        corrupted = "line 7" in said and "[Errno" in said
-        (known if corrupted else hard).append((BUG_CORRUPTED, seen))
-        return hard, known
+        return [f"victim {v.pid} died; its stderr: {said!r}"]
+    problems = []
     if st["State"][0] in "Tt":
-        hard.append((None, f"victim left stopped ({st['State']})"))
+        problems.append(f"victim left stopped ({st['State']})")
     if st["TracerPid"] != "0":
-        hard.append((None, f"victim left traced by {st['TracerPid']}"))
+        problems.append(f"victim left traced by {st['TracerPid']}")
     if not v.beats():
-        hard.append((None, "victim alive but does not beat any more"))
+        problems.append("victim alive but does not beat any more")
     cg = helpers.cgroup_of(v.pid)
     ns = ns_of(v.pid)
     init = cfs.init_pid(container)
     inside_cg = os.path.join(os.path.dirname(helpers.cgroup_of(init)), "tasks")
     if cg == inside_cg:
         if ns != ns_of(init):
-            known.append((BUG_HALF_MOVED, f"in {container}'s cgroup with namespaces {ns}, "
-                                          f"the container's are {ns_of(init)}"))
-    elif ns != v.home_ns:
-        known.append((BUG_HALF_MOVED, f"in cgroup {cg} (home {v.home_cgroup}) with namespaces "
-                                      f"{ns}, home's are {v.home_ns}"))
-    return hard, known
+            problems.append(f"half moved: in {container}'s cgroup with namespaces {ns}, "
+                            f"the container's are {ns_of(init)}")
+    elif cg != v.home_cgroup or ns != v.home_ns:
+        problems.append(f"half moved: in cgroup {cg} (home {v.home_cgroup}) with namespaces "
+                        f"{ns}, home's are {v.home_ns}")
+    return problems
 
 
-@pytest.mark.parametrize("direction", ["in", "home"])
+@pytest.mark.parametrize("direction", ["in", "home", "self"])
 def test_crash_during_tasks_write(cfs, direction):
+    """in/home: the test writes the victim's pid; self: the victim writes
+    its own (0, as `echo 0 > tasks` does) into the container's tasks file,
+    and is seized while its write is still pending."""
     inj = Injector(cfs, f"tasks-{direction}")
     cfs.mkdir("c")
     v = Victim(cfs)
@@ -524,36 +570,33 @@ def test_crash_during_tasks_write(cfs, direction):
         return v.pid in [int(x) for x in open(into).read().split()]
 
     def prepare():
-        if direction == "in" and inside():
+        if direction in ("in", "self") and inside():
             write_pid(home, v.pid)
         if direction == "home" and not inside():
             write_pid(into, v.pid)
 
-    op = (lambda: write_pid(into, v.pid)) if direction == "in" else (lambda: write_pid(home, v.pid))
+    ops = {
+        "in": lambda: write_pid(into, v.pid),
+        "home": lambda: write_pid(home, v.pid),
+        "self": lambda: v.write_own_pid(into),
+    }
     prepare()
-    inj.measure(op)
+    inj.measure(ops[direction])
     start = time.monotonic()
     for i in range(ITERATIONS):
         if not budget(start):
             break
         prepare()
-        inj.inject(op)
+        inj.inject(ops[direction])
         inj.check("tree", check_consistent(cfs, allowed_members=[x.pid for x in victims]))
-        hard, known = victim_problems(cfs, v, "c")
-        inj.check("victim", [p for _, p in hard])
-        for bug, seen in known:
-            inj.known_bug(bug, seen)
-        if not helpers.alive(v.pid):
-            v = Victim(cfs)  # a new one for the next faults
+        problems = victim_problems(cfs, v, "c")
+        inj.check("victim", problems)
+        if problems:
+            # A new victim, so that one problem is counted once.
+            if helpers.alive(v.pid):
+                helpers.kill_pid(v.pid, signal.SIGKILL)
+            v = Victim(cfs)
             victims.append(v)
-        elif known:
-            # Put the half-moved victim back where it belongs (home, whole),
-            # with the daemon alive, for the next fault.
-            write_pid(into, v.pid)
-            write_pid(home, v.pid)
-            if ns_of(v.pid) != v.home_ns:
-                v = Victim(cfs)
-                victims.append(v)
     inj.report()
 
 

@@ -230,7 +230,18 @@ def test_children_are_born_inside_the_pid_namespace(cfs, procs):
     assert [int(x) for x in r.stdout.split()] == [levels[1]]
 
 
-def test_bring_home_restores_namespaces_and_cgroup(cfs, procs):
+def remount(cfs):
+    """A clean unmount, then the daemon again on the same cgroup."""
+    run(["fusermount3", "-u", cfs.mnt])
+    assert cfs.current.wait_exit() == 0
+    cfs.start()
+
+
+@pytest.mark.parametrize("between", ["nothing", "kill -9 and restart", "unmount and mount"])
+def test_bring_home_restores_namespaces_and_cgroup(cfs, procs, between):
+    """The host's tasks file takes a process back to the cgroup it came from
+    -- also when the daemon that moved it in is not the one that takes it
+    home (the origin is kept in trusted.containerfs.origins)."""
     cfs.mkdir("web")
     home = os.path.join(helpers.find_cgroup2_mount(), f"cfs-home-{secrets.token_hex(4)}")
     os.mkdir(home)
@@ -254,6 +265,12 @@ def test_bring_home_restores_namespaces_and_cgroup(cfs, procs):
     r = shell_echo(p.pid, cfs.path("web", "tasks"))
     assert r.returncode == 0, r.stderr
     assert_moved(cfs, "web", p.pid)
+    kept = os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode()
+    assert f"\n{p.pid} " in kept and kept.endswith(f" {home_rel}\n"), kept
+    if between == "kill -9 and restart":
+        cfs.restart()
+    elif between == "unmount and mount":
+        remount(cfs)
     assert p.pid not in [int(x) for x in read_text(cfs.path("tasks")).split()]
     r = shell_echo(p.pid, cfs.path("tasks"))
     assert r.returncode == 0, r.stderr
@@ -262,6 +279,43 @@ def test_bring_home_restores_namespaces_and_cgroup(cfs, procs):
     assert task_pids(cfs, "web") == []
     assert p.pid in [int(x) for x in read_text(cfs.path("tasks")).split()]
     assert p.poll() is None
+    # Home again: nothing more to remember about it.
+    kept = os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode()
+    assert f"\n{p.pid} " not in kept, kept
+
+
+def test_origins_of_processes_gone_meanwhile_are_dropped_at_start_up(cfs, procs):
+    """An origin kept for a process that exited while no daemon ran is not
+    carried on (its pid may be reused); one still in a container is."""
+    cfs.mkdir("web")
+    stay, go = procs.sleep(), procs.sleep()
+    for p in (stay, go):
+        assert shell_echo(p.pid, cfs.path("web", "tasks")).returncode == 0
+    cfs.current.kill()
+    assert cfs.current.wait_exit() is not None
+    helpers.kill_pid(go.pid)
+    go.wait(timeout=5)
+    run(["fusermount3", "-uz", cfs.mnt])
+    cfs.start()
+    kept = os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode()
+    assert f"\n{stay.pid} " in kept and f"\n{go.pid} " not in kept, kept
+
+
+def test_a_malformed_origins_record_is_ignored(cfs, procs):
+    """Garbage in trusted.containerfs.origins costs only the way home (to
+    the cgroup2 root): the daemon starts, logs it, and works."""
+    cfs.mkdir("web")
+    cfs.current.kill()
+    assert cfs.current.wait_exit() is not None
+    os.setxattr(cfs.cgroup, "trusted.containerfs.origins", b"garbage\n\xff")
+    run(["fusermount3", "-uz", cfs.mnt])
+    cfs.start()
+    assert "ignoring a malformed trusted.containerfs.origins" in cfs.log()
+    p = procs.sleep()
+    assert shell_echo(p.pid, cfs.path("web", "tasks")).returncode == 0
+    assert_moved(cfs, "web", p.pid)
+    assert os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode().startswith(
+        "containerfs-origins 1\n")
 
 
 # ------------------------------------------------------------------ refusals

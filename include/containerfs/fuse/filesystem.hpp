@@ -13,7 +13,7 @@
 #include "containerfs/model/containers.hpp"
 
 namespace containerfs::kernel {
-class Injector;
+class InjectorProcess;
 }
 
 namespace containerfs::fuse {
@@ -22,7 +22,7 @@ class EventsWatcher;
 
 struct Filesystem {
   model::Containers* containers = nullptr;  // set once the daemon has detached
-  kernel::Injector* injector = nullptr;  // moves processes into containers
+  kernel::InjectorProcess* injector = nullptr;  // moves processes into containers
   EventsWatcher* events = nullptr;       // poll on `events` files
 };
 

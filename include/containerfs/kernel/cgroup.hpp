@@ -61,6 +61,9 @@ class Cgroup {
   // The containerfs record (xattr trusted.containerfs); ENODATA if none.
   Result<std::string> get_record() const;
   Status set_record(std::string_view record) const;
+  // Any extended attribute of the directory; ENODATA if none.
+  Result<std::string> get_xattr(const char* name) const;
+  Status set_xattr(const char* name, std::string_view value) const;
 
  private:
   UniqueFd fd_;

@@ -41,6 +41,12 @@
 // threads of one process have different credentials), the error is returned
 // and logged; the moved threads stay moved.
 //
+// The daemon does not trace from its own process: its injector process
+// (injector_process.hpp) runs a ProcessInjection per move on a thread of its
+// own, exactly as the Injector below does, so that the daemon's death never
+// cuts an injection short. The Injector is the in-process form of the same
+// engine, for a program that traces from its own process (and the tests).
+//
 // Two-phase protocol, for the FUSE write of a pid to a tasks file — the
 // writer may be the target itself (`echo $$ > web/tasks`):
 //   auto ticket = injector.begin(req);  // 1: every thread seized, interrupt

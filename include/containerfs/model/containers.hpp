@@ -121,12 +121,19 @@ class Containers {
   // host's).
   std::optional<ContainerId> container_of_init(pid_t pid) const;
 
-  // Moves a process (host pid) into the container's cgroup; for the host,
-  // back into the cgroup it had before it first entered a container. The
-  // cgroup it leaves is returned, to undo a failed entry.
-  Result<std::string> move_to_cgroup(ContainerId id, pid_t pid);
-  // Puts a process back into a cgroup given by its path below the cgroup2 mount.
-  Status restore_cgroup(pid_t pid, const std::string& cgroup_path);
+  // The cgroup move of a process (host pid) joining a container: into its
+  // members' cgroup; for the host, back into the cgroup the process had
+  // before it first entered a container (none if it is not in one). The
+  // injector process writes it (kernel/injector_process.hpp).
+  struct CgroupMove {
+    UniqueFd join;        // the cgroup directory to join (invalid: stay)
+    UniqueFd undo;        // the one it leaves, to put it back
+    std::string leaving;  // that one's path below the cgroup2 mount
+  };
+  Result<CgroupMove> plan_cgroup_move(ContainerId id, pid_t pid) const;
+  // Records that the move was made: where a process came from when it first
+  // entered a container, for the host's tasks file to take it home.
+  void note_cgroup_move(ContainerId id, pid_t pid, const std::string& leaving);
 
   // Namespace composition. Each refuses with EBUSY while the container has
   // members or child containers, or while another container shares the
@@ -202,8 +209,11 @@ class Containers {
   std::unordered_map<ContainerId, std::unique_ptr<Container>> by_id_;
   ContainerId next_id_ = 1;
   // Where processes came from before entering a container:
-  // pid -> (start time, cgroup path).
+  // pid -> (start time, cgroup path); kept on the daemon's cgroup
+  // (state/origins.hpp) so that a restarted daemon knows them too.
   std::unordered_map<pid_t, std::pair<unsigned long long, std::string>> origins_;
+  void save_origins_locked();
+  void load_origins_locked();
   std::unique_ptr<kernel::Reaper> reaper_;
 };
 

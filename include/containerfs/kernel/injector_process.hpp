@@ -1,0 +1,120 @@
+// The injector process: where every move of a process into (or out of) a
+// container is carried out, apart from the daemon.
+//
+// A move is a cgroup write plus injected setns calls in every thread of the
+// target (inject.hpp), which borrows the target's registers for a moment. If
+// the tracer died in the middle — the daemon killed with SIGKILL, or
+// restarted by systemd — the kernel would detach the target with borrowed
+// registers (its interrupted system call fails, or it crashes), and a move
+// could stop halfway: in the container's cgroup with the host's namespaces.
+// So the daemon does not trace anyone itself: it starts a helper,
+// "containerfs --injector-service" (comm "containerfs-inj", a child of the
+// daemon), and hands each move over whole. Once handed over, a move is
+// carried through or undone by the helper whatever happens to the daemon:
+//
+//   daemon                                 injector process
+//   begin(move) ─── job socket + fds ───▶  seize every thread, interrupt,
+//                                          write the pid to the new cgroup
+//               ◀── prepared (errno) ───
+//   [reply to the FUSE write]
+//   proceed     ─────────────────────▶     inject, restore, detach; on
+//                                          failure put the cgroup back
+//               ◀── done (errno) ───────   (the daemon may be gone: logged)
+//
+// The job's socket closing before "proceed" (the daemon died, or the ticket
+// was dropped) cancels the move: the threads are detached untouched and the
+// pid is written back to its old cgroup. The helper ignores SIGTERM, SIGINT
+// and SIGHUP, holds no fd of the daemon but its sockets (not /dev/fuse, not
+// the cgroup lock: a restarted daemon mounts at once), and exits once the
+// daemon's end of the control socket is closed and its jobs are over, each
+// bounded by the Injector's timeouts. Only a SIGKILL aimed at the helper
+// itself in the middle of an injection can still leave a target with
+// borrowed registers.
+//
+// If the helper has died, the next begin() starts a new one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "containerfs/util/fd.hpp"
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::kernel {
+
+// One move: `pid` (a process, host pid) joins the `nstypes` namespaces of
+// `ns_source_pid` and, if `join_cgroup` is open, the cgroup v2 directory it
+// names; if the move fails or is cancelled after that, the pid is written to
+// `undo_cgroup` (the cgroup it left).
+struct MoveRequest {
+  pid_t pid = 0;
+  pid_t ns_source_pid = 0;
+  int nstypes = 0;
+  UniqueFd join_cgroup;
+  UniqueFd undo_cgroup;
+};
+
+// A move between its two phases (see the diagram above). Dropping it before
+// proceed()/finish() cancels the move.
+class MoveTicket {
+ public:
+  MoveTicket() = default;
+  MoveTicket(UniqueFd job, std::chrono::milliseconds timeout)
+      : job_(std::move(job)), timeout_(timeout) {}
+
+  // Phase 2, waiting for the outcome (0 or errno; ETIMEDOUT past the bound,
+  // EPIPE if the injector process died).
+  Status finish();
+  // Phase 2 without waiting: the injector process logs a failure.
+  void proceed_detached();
+
+ private:
+  UniqueFd job_;
+  std::chrono::milliseconds timeout_{0};
+};
+
+class InjectorProcess {
+ public:
+  struct Options {
+    std::string program = "/proc/self/exe";  // the daemon's own binary
+    bool syslog = false;                    // the helper logs where the daemon does
+    std::chrono::milliseconds wait_timeout{10000};  // backstop for each reply
+  };
+
+  explicit InjectorProcess(Options options);
+  // Closes the control socket and waits (bounded) for the helper to finish
+  // its jobs and exit; reaps it.
+  ~InjectorProcess();
+  InjectorProcess(const InjectorProcess&) = delete;
+  InjectorProcess& operator=(const InjectorProcess&) = delete;
+
+  // Phase 1: the request is handed over; returns once every thread of the
+  // process is seized and it is in the new cgroup (or with the errno of the
+  // refusal, the process untouched). Thread-safe.
+  Result<MoveTicket> begin(MoveRequest request);
+  // begin() + finish(). Not for a writer's own pid while its write is pending.
+  Status run(MoveRequest request);
+
+  // The helper's pid (0 if none is running). For tests and logs.
+  pid_t pid() const;
+
+ private:
+  Status ensure_running_locked();
+  void stop_locked();
+
+  Options options_;
+  mutable std::mutex mutex_;
+  UniqueFd control_;
+  UniqueFd pidfd_;
+  pid_t pid_ = 0;
+};
+
+// The helper's main: serves moves sent on `control_fd` until it is closed;
+// logs to syslog if `syslog`, to stderr otherwise.
+// Returns the process exit code.
+int run_injector_service(int control_fd, bool syslog);
+
+}  // namespace containerfs::kernel

@@ -1,0 +1,186 @@
+// The injector process's side (injector_process.hpp): a job per move, each
+// on its own thread, carried through or undone whatever the daemon does.
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "containerfs/kernel/inject.hpp"
+#include "containerfs/kernel/injector_process.hpp"
+#include "containerfs/util/file_io.hpp"
+#include "containerfs/util/log.hpp"
+#include "session.hpp"
+#include "wire.hpp"
+
+namespace containerfs::kernel {
+
+namespace {
+
+using namespace inject_wire;
+
+// How long a prepared move waits for the daemon's proceed before it is
+// cancelled: the daemon only answers a FUSE write in between.
+constexpr int kProceedTimeoutMs = 30000;
+
+Status write_pid(int cgroup_dir, pid_t pid) {
+  return write_file_at(cgroup_dir, "cgroup.procs", fmt::format("{}", pid));
+}
+
+// Jobs still running: the service exits only once they are over.
+struct JobCount {
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0;
+  void add() {
+    std::lock_guard lk(mu);
+    ++running;
+  }
+  void done() {
+    std::lock_guard lk(mu);
+    --running;
+    cv.notify_all();
+  }
+};
+
+struct Service {
+  InjectorOptions options;
+  JobCount jobs;
+};
+
+Status answer(int sock, Kind kind, int error) {
+  Note note{kind, error};
+  return send_message(sock, &note, sizeof note);
+}
+
+// One move, on its own thread, which is the tracer of the process (ptrace
+// requests must come from the thread that attached). Returns the answer that
+// may only be sent once this thread has exited: after a failure, threads
+// that were seized but never stopped are detached by that exit, and the
+// daemon must not report the refusal while they are still attached.
+std::optional<Note> run_job(const Service& service, const Job& job, int sock, int join, int undo) {
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // short polling sleeps
+  const pid_t pid = job.pid;
+  bool moved = false;
+  bool proceed = false;
+  Status outcome;
+  {
+    inject_detail::ProcessInjection op(InjectRequest{pid, job.ns_source_pid, job.nstypes},
+                                       service.options, service.options.log);
+    if (auto prep = op.prepare(); !prep) return Note{Kind::prepared, prep.error()};
+    if (join >= 0) {
+      if (auto ok = write_pid(join, pid); !ok) return Note{Kind::prepared, ok.error()};
+      moved = true;
+    }
+    (void)answer(sock, Kind::prepared, 0);
+    Note command{};
+    auto got = receive_message(sock, &command, sizeof command, kProceedTimeoutMs);
+    proceed = got && *got && command.kind == Kind::proceed;
+    if (!proceed) {
+      log::info("inject: move of pid {} cancelled{}", pid, got ? "" : " (no word from the daemon)");
+      outcome = fail(ECANCELED);
+    } else if (op.seized()) {
+      outcome = op.complete();
+    }
+  }  // every stopped thread restored and detached
+  if (!outcome && moved && undo >= 0) {
+    if (auto back = write_pid(undo, pid); !back)
+      log::warn("inject: pid {} could not be put back into its cgroup: {}", pid,
+                std::strerror(back.error()));
+  }
+  if (!proceed) return std::nullopt;  // nobody waits for an answer
+  if (outcome) {
+    (void)answer(sock, Kind::done, 0);
+    return std::nullopt;
+  }
+  return Note{Kind::done, outcome.error()};
+}
+
+// Sends `note` once thread `tid` of this process has exited (bounded).
+void answer_after_exit(JobCount& jobs, pid_t tid, UniqueFd sock, Note note, pid_t pid, pid_t source) {
+  const std::string path = fmt::format("/proc/self/task/{}", tid);
+  for (int i = 0; i < 20000 && ::access(path.c_str(), F_OK) == 0; ++i) ::usleep(50);
+  if (!send_message(sock.get(), &note, sizeof note) && note.kind == Kind::done)
+    log::warn("inject: moving pid {} into the namespaces of pid {} failed: {}", pid, source,
+              std::strerror(note.error));
+  sock.reset();
+  jobs.done();
+}
+
+void start_job(Service& service, const Job& job, UniqueFd sock, UniqueFd join, UniqueFd undo) {
+  service.jobs.add();
+  auto body = [&service, job, s = std::move(sock), j = std::move(join), u = std::move(undo)]() mutable {
+    auto deferred = run_job(service, job, s.get(), j.get(), u.get());
+    j.reset();
+    u.reset();
+    if (deferred) {
+      // Another thread answers once this one is gone.
+      service.jobs.add();
+      try {
+        std::thread(answer_after_exit, std::ref(service.jobs), static_cast<pid_t>(::gettid()),
+                    std::move(s), *deferred,
+                    job.pid, job.ns_source_pid)
+            .detach();
+      } catch (const std::system_error&) {
+        service.jobs.done();
+      }
+    }
+    service.jobs.done();
+  };
+  try {
+    std::thread(std::move(body)).detach();
+  } catch (const std::system_error&) {
+    // No thread: the job's socket is closed with the lambda; the daemon sees
+    // EPIPE and the process was never touched.
+    service.jobs.done();
+  }
+}
+
+}  // namespace
+
+int run_injector_service(int control_fd, bool syslog) {
+  // Nothing of the daemon's but the control socket: above all not /dev/fuse
+  // (the mount must fail once the daemon is dead) nor the cgroup lock.
+  ::syscall(SYS_close_range, control_fd + 1, ~0U, 0);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) ::signal(sig, SIG_IGN);
+  ::prctl(PR_SET_NAME, "containerfs-inj", 0, 0, 0);
+  log::to_syslog(syslog);
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(control_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+    log::error("--injector-service: fd {} is not the daemon's control socket", control_fd);
+    return 1;
+  }
+
+  Service service;
+  service.options.log = [](std::string_view line) { log::info("inject: {}", line); };
+  for (;;) {
+    Job job;
+    std::vector<UniqueFd> fds;
+    auto got = receive_message(control_fd, &job, sizeof job, -1, &fds);
+    if (!got || !*got) break;  // the daemon is gone (or unmounted)
+    std::size_t wanted = 1 + (job.has_join ? 1 : 0) + (job.has_undo ? 1 : 0);
+    if (job.magic != kMagic || fds.size() != wanted) {
+      log::error("inject: malformed job from the daemon (ignored)");
+      continue;
+    }
+    UniqueFd sock = std::move(fds[0]);
+    UniqueFd join = job.has_join ? std::move(fds[1]) : UniqueFd{};
+    UniqueFd undo = job.has_undo ? std::move(fds[wanted - 1]) : UniqueFd{};
+    start_job(service, job, std::move(sock), std::move(join), std::move(undo));
+  }
+  std::unique_lock lk(service.jobs.mu);
+  service.jobs.cv.wait(lk, [&] { return service.jobs.running == 0; });
+  return 0;
+}
+
+}  // namespace containerfs::kernel

@@ -1,0 +1,43 @@
+// Messages between the daemon and its injector process (injector_process.hpp).
+// Both ends are the same binary, so the structs go over the wire as they are
+// (SOCK_SEQPACKET: one message per send, never split).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "containerfs/util/fd.hpp"
+#include "containerfs/util/result.hpp"
+
+namespace containerfs::kernel::inject_wire {
+
+constexpr std::uint32_t kMagic = 0x31736663;  // "cfs1"
+
+// Control socket, daemon -> helper; carries the job's socket, then the
+// cgroup directories it has (join first, then undo).
+struct Job {
+  std::uint32_t magic = kMagic;
+  std::int32_t pid = 0;
+  std::int32_t ns_source_pid = 0;
+  std::int32_t nstypes = 0;
+  std::uint32_t has_join = 0;
+  std::uint32_t has_undo = 0;
+};
+
+// Job socket, both ways.
+enum class Kind : std::uint32_t { prepared = 1, proceed = 2, done = 3 };
+struct Note {
+  Kind kind{};
+  std::int32_t error = 0;  // 0 or errno (prepared, done)
+};
+
+// sendmsg with SCM_RIGHTS (none if fds is empty); MSG_NOSIGNAL.
+Status send_message(int sock, const void* data, std::size_t size, const std::vector<int>& fds = {});
+// recvmsg of one message of exactly `size` bytes, waiting at most
+// `timeout_ms` (-1: no bound). Received fds are appended to *fds (if given;
+// closed otherwise). Returns false at end of file; ETIMEDOUT; EPROTO for a
+// message of another size or a truncated one.
+Result<bool> receive_message(int sock, void* data, std::size_t size, int timeout_ms,
+                     std::vector<UniqueFd>* fds = nullptr);
+
+}  // namespace containerfs::kernel::inject_wire
