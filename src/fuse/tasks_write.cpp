@@ -6,6 +6,7 @@
 #include "containerfs/fuse/tasks_write.hpp"
 
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +70,10 @@ Result<kernel::MoveTicket> prepare(Filesystem& fs, model::ContainerId id, const 
                                    pid_t pid, const std::string& where) {
   if (pid == ::getpid() || pid == fs.injector->pid())
     return fail(log::refuse(EINVAL, "{}: {} is the daemon or its injector process", where, pid));
+  // Held from before the checks: the injector process moves this very
+  // process or none (a pid reused meanwhile gives ESRCH).
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return fail(log::refuse(errno == EINVAL ? ESRCH : errno, "{}: no process {}", where, pid));
   if (fs.containers->container_of_init(pid))
     return fail(log::refuse(EINVAL, "{}: {} is a container's init", where, pid));
   if (auto ok = check_permission(writer, pid); !ok)
@@ -81,7 +86,8 @@ Result<kernel::MoveTicket> prepare(Filesystem& fs, model::ContainerId id, const 
   auto move = fs.containers->plan_cgroup_move(id, pid);
   if (!move) return fail(log::refuse(move.error(), "{}: no cgroup move for {}", where, pid));
   auto ticket = fs.injector->begin(kernel::MoveRequest{pid, entry->holder(), kAllNamespaces,
-                                                       std::move(move->join), std::move(move->undo)});
+                                                       std::move(move->join), std::move(move->undo),
+                                                       std::move(pidfd)});
   if (!ticket)
     return fail(log::refuse(ticket.error(), "{}: cannot move {} in", where, pid));
   fs.containers->note_cgroup_move(id, pid, move->leaving);

@@ -11,6 +11,8 @@ import os
 import signal
 import time
 
+import pytest
+
 import helpers
 from helpers import wait_until
 from support_procs import container_ns, proc_ns, members_cgroup
@@ -62,6 +64,22 @@ def test_injector_process_holds_only_its_control_socket(cfs):
     assert not any("fuse" in t or t.startswith(cfs.cgroup) for t in fds.values()), fds
     # The same cgroup as the daemon: a service manager counts it as the daemon's.
     assert helpers.cgroup_of(helper) == helpers.cgroup_of(cfs.pid)
+
+
+def test_injector_process_is_kept_from_the_oom_killer(cfs):
+    """Killing it mid-injection is the one way left to harm a process being
+    moved: oom_score_adj -1000 where the daemon may set it (CAP_SYS_RESOURCE),
+    a log line saying so where it may not."""
+    helper = the_helper(cfs)
+    cap_sys_resource = 1 << 24
+    caps = int(helpers.proc_status(cfs.pid)["CapEff"], 16)
+    with open(f"/proc/{helper}/oom_score_adj") as f:
+        adj = int(f.read())
+    if caps & cap_sys_resource:
+        assert adj == -1000
+    else:
+        assert adj == 0
+        wait_until(lambda: "stays open to the OOM killer" in cfs.log(), 5, what="the log line")
 
 
 def test_moves_go_on_after_the_injector_process_is_killed(cfs, procs):
@@ -135,3 +153,207 @@ def test_a_move_refuses_the_injector_process_itself(cfs):
     assert err == errno.EINVAL
     assert helpers.cgroup_of(helper) == before
     assert helpers.proc_status(helper)["TracerPid"] == "0"
+
+
+# ------------------------------------------------- the helper on its own
+#
+# The helper speaks to the daemon over a SOCK_SEQPACKET socket at fd 3
+# (src/kernel/inject/wire.hpp): a job message carries the job's own socket
+# and descriptors, and the job socket carries notes both ways. These tests
+# play the daemon's part, to pin down the contract the crash loop relies on.
+
+import secrets  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+
+import conftest  # noqa: E402
+
+JOB = struct.Struct("=IiiiIII")   # magic pid ns_source nstypes has_join has_undo has_pidfd
+NOTE = struct.Struct("=Ii")       # kind error
+MAGIC = 0x31736663
+PREPARED, PROCEED, DONE = 1, 2, 3
+CLONE_NEWNET = 0x40000000
+
+
+class Helper:
+    """containerfs --injector-service started by the test, fd 3 its socket."""
+
+    def __init__(self):
+        self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.posix_spawn(str(conftest.DAEMON),
+                                  ["containerfs-injector", "--injector-service"], os.environ,
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)])
+        theirs.close()
+
+    def job(self, pid, source, nstypes, join=None, undo=None, pidfd=None):
+        """Sends a job; returns the job socket."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fds = [theirs.fileno()] + [fd for fd in (join, undo, pidfd) if fd is not None]
+        msg = JOB.pack(MAGIC, pid, source, nstypes, join is not None, undo is not None,
+                       pidfd is not None)
+        socket.send_fds(self.ctrl, [msg], fds)
+        theirs.close()
+        ours.settimeout(10)
+        return ours
+
+    @staticmethod
+    def note(sock):
+        data = sock.recv(64)
+        assert len(data) == NOTE.size, f"note of {len(data)} bytes"
+        return NOTE.unpack(data)
+
+    def close(self):
+        self.ctrl.close()
+        try:
+            wait_until(lambda: os.waitpid(self.pid, os.WNOHANG)[0] == self.pid, 10,
+                       what="the helper to exit")
+        except AssertionError:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            raise
+
+
+@pytest.fixture
+def helper():
+    h = Helper()
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def cgroups():
+    """Two empty cgroups, a and b, removed at the end."""
+    top = os.path.join(helpers.find_cgroup2_mount(), f"cfs-inj-{secrets.token_hex(4)}")
+    dirs = [os.path.join(top, n) for n in ("a", "b")]
+    for d in [top] + dirs:
+        os.mkdir(d)
+    yield dirs
+    for d in dirs:  # what the test put there (its own processes), by pid
+        for pid in helpers.cgroup_procs(d):
+            helpers.kill_pid(pid)
+    helpers.reap_zombie_children()
+    for d in dirs + [top]:
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                helpers.reap_zombie_children()
+                time.sleep(0.05)
+
+
+def netns_holder(procs):
+    """A process in a fresh network namespace: the source of the moves."""
+    p = procs.popen(["unshare", "--net", "sleep", "1000"])
+    wait_until(lambda: helpers.alive(p.pid) and proc_ns(p.pid, "network") != proc_ns(os.getpid(), "network")
+               and helpers.cmdline(p.pid).startswith("sleep"), 5, what="the netns holder")
+    return p
+
+
+def untouched(pid, netns, cgroup):
+    """Not traced, asleep again (it runs for a moment once detached), in
+    the same network namespace and cgroup."""
+    wait_until(lambda: helpers.proc_status(pid)["State"][0] == "S", 5, what=f"{pid} to sleep")
+    assert helpers.proc_status(pid)["TracerPid"] == "0"
+    assert proc_ns(pid, "network") == netns
+    assert helpers.cgroup_of(pid) == cgroup
+
+
+def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups):
+    """The control for the next test: with the target's own pidfd, the job
+    is prepared (in cgroup a), carried out on proceed, and reported done."""
+    src = netns_holder(procs)
+    p = procs.sleep()
+    helpers.move_to_cgroup(p.pid, cgroups[1])
+    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
+    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
+    pidfd = os.pidfd_open(p.pid)
+    try:
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=pidfd)
+        assert helper.note(sock) == (PREPARED, 0)
+        assert helpers.cgroup_of(p.pid).endswith("/a")
+        sock.send(NOTE.pack(PROCEED, 0))
+        assert helper.note(sock) == (DONE, 0)
+        assert proc_ns(p.pid, "network") == proc_ns(src.pid, "network")
+        assert helpers.proc_status(p.pid)["TracerPid"] == "0"
+    finally:
+        for fd in (a, b, pidfd):
+            os.close(fd)
+
+
+def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgroups):
+    """pid reuse: the daemon checked process X (pidfd), X exited, and its
+    pid now names another process. The job is refused with ESRCH and that
+    other process is left exactly as it was."""
+    src = netns_holder(procs)
+    gone = subprocess.Popen(["true"])
+    gone_fd = os.pidfd_open(gone.pid)
+    gone.wait(timeout=5)
+    p = procs.sleep()  # stands for the process that got the pid
+    helpers.move_to_cgroup(p.pid, cgroups[1])
+    wait_until(lambda: (helpers.proc_status(p.pid) or {}).get("State", "")[:1] == "S", 5,
+               what="the sleep to sleep")
+    netns, cg = proc_ns(p.pid, "network"), helpers.cgroup_of(p.pid)
+    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
+    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
+    try:
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=gone_fd)
+        assert helper.note(sock) == (PREPARED, errno.ESRCH)
+        untouched(p.pid, netns, cg)
+    finally:
+        for fd in (a, b, gone_fd):
+            os.close(fd)
+
+
+def test_helper_undoes_a_move_the_daemon_never_confirms(helper, procs, cgroups):
+    """The job socket closing before proceed (the daemon died between its
+    checks and its go-ahead): the process goes back to the cgroup it left,
+    is detached untouched, and keeps sleeping."""
+    src = netns_holder(procs)
+    p = procs.sleep()
+    helpers.move_to_cgroup(p.pid, cgroups[1])
+    wait_until(lambda: (helpers.proc_status(p.pid) or {}).get("State", "")[:1] == "S", 5,
+               what="the sleep to sleep")
+    netns, cg = proc_ns(p.pid, "network"), helpers.cgroup_of(p.pid)
+    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
+    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
+    try:
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b)
+        assert helper.note(sock) == (PREPARED, 0)
+        assert helpers.cgroup_of(p.pid).endswith("/a")
+        sock.close()
+        wait_until(lambda: helpers.cgroup_of(p.pid) == cg
+                   and helpers.proc_status(p.pid)["TracerPid"] == "0"
+                   and helpers.proc_status(p.pid)["State"][0] == "S", 5,
+                   what="the move to be undone")
+        untouched(p.pid, netns, cg)
+    finally:
+        for fd in (a, b):
+            os.close(fd)
+
+
+def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
+    """A message that is not a job (wrong magic, descriptors missing) is
+    logged and dropped; the helper goes on."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    socket.send_fds(helper.ctrl, [JOB.pack(0xdead, 1, 1, 0, 0, 0, 0)], [theirs.fileno()])
+    socket.send_fds(helper.ctrl, [JOB.pack(MAGIC, 1, 1, 0, 1, 0, 0)], [theirs.fileno()])
+    theirs.close()
+    ours.settimeout(2)
+    assert ours.recv(64) == b""  # its copies were closed: end of file, no answer
+    src = netns_holder(procs)
+    p = procs.sleep()
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET)
+    assert helper.note(sock) == (PREPARED, 0)
+    sock.send(NOTE.pack(PROCEED, 0))
+    assert helper.note(sock) == (DONE, 0)
+    assert proc_ns(p.pid, "network") == proc_ns(src.pid, "network")
+
+
+def test_helper_started_without_its_socket_exits_1(tmp_path):
+    """`containerfs --injector-service` by hand, fd 3 not the socket."""
+    r = subprocess.run([str(conftest.DAEMON), "--injector-service"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 1
+    assert "not the daemon's control socket" in r.stderr

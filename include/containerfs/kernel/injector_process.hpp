@@ -48,13 +48,17 @@ namespace containerfs::kernel {
 // One move: `pid` (a process, host pid) joins the `nstypes` namespaces of
 // `ns_source_pid` and, if `join_cgroup` is open, the cgroup v2 directory it
 // names; if the move fails or is cancelled after that, the pid is written to
-// `undo_cgroup` (the cgroup it left).
+// `undo_cgroup` (the cgroup it left). If `pidfd` is open (a pidfd of the
+// process opened before the daemon checked who may move it), the move is
+// refused with ESRCH unless that very process is the one seized: a pid
+// reused in between is never moved.
 struct MoveRequest {
   pid_t pid = 0;
   pid_t ns_source_pid = 0;
   int nstypes = 0;
   UniqueFd join_cgroup;
   UniqueFd undo_cgroup;
+  UniqueFd pidfd;
 };
 
 // A move between its two phases (see the diagram above). Dropping it before

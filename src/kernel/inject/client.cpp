@@ -158,9 +158,11 @@ Result<MoveTicket> InjectorProcess::begin(MoveRequest request) {
   job.nstypes = request.nstypes;
   job.has_join = request.join_cgroup.valid();
   job.has_undo = request.undo_cgroup.valid();
+  job.has_pidfd = request.pidfd.valid();
   std::vector<int> fds{pair->theirs.get()};
   if (job.has_join) fds.push_back(request.join_cgroup.get());
   if (job.has_undo) fds.push_back(request.undo_cgroup.get());
+  if (job.has_pidfd) fds.push_back(request.pidfd.get());
   {
     std::lock_guard lock(mutex_);
     Status sent = fail(EPIPE);

@@ -67,7 +67,15 @@ Status answer(int sock, Kind kind, int error) {
 // may only be sent once this thread has exited: after a failure, threads
 // that were seized but never stopped are detached by that exit, and the
 // daemon must not report the refusal while they are still attached.
-std::optional<Note> run_job(const Service& service, const Job& job, int sock, int join, int undo) {
+struct JobFds {
+  UniqueFd sock, join, undo, pidfd;
+};
+
+// Whether the process a pidfd names is still alive: then its pid names it.
+bool still_alive(int pidfd) { return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
+
+std::optional<Note> run_job(const Service& service, const Job& job, const JobFds& fds) {
+  const int sock = fds.sock.get(), join = fds.join.get(), undo = fds.undo.get();
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // short polling sleeps
   const pid_t pid = job.pid;
   bool moved = false;
@@ -77,6 +85,12 @@ std::optional<Note> run_job(const Service& service, const Job& job, int sock, in
     inject_detail::ProcessInjection op(InjectRequest{pid, job.ns_source_pid, job.nstypes},
                                        service.options, service.options.log);
     if (auto prep = op.prepare(); !prep) return Note{Kind::prepared, prep.error()};
+    // The process the daemon checked is the one seized (not a later one
+    // with its pid): as long as it lives, nobody else has its pid.
+    if (fds.pidfd && !still_alive(fds.pidfd.get())) {
+      log::info("inject: pid {} exited before it could be moved", pid);
+      return Note{Kind::prepared, ESRCH};
+    }
     if (join >= 0) {
       if (auto ok = write_pid(join, pid); !ok) return Note{Kind::prepared, ok.error()};
       moved = true;
@@ -116,12 +130,12 @@ void answer_after_exit(JobCount& jobs, pid_t tid, UniqueFd sock, Note note, pid_
   jobs.done();
 }
 
-void start_job(Service& service, const Job& job, UniqueFd sock, UniqueFd join, UniqueFd undo) {
+void start_job(Service& service, const Job& job, JobFds fds) {
   service.jobs.add();
-  auto body = [&service, job, s = std::move(sock), j = std::move(join), u = std::move(undo)]() mutable {
-    auto deferred = run_job(service, job, s.get(), j.get(), u.get());
-    j.reset();
-    u.reset();
+  auto body = [&service, job, f = std::move(fds)]() mutable {
+    auto deferred = run_job(service, job, f);
+    UniqueFd s = std::move(f.sock);
+    f = JobFds{};
     if (deferred) {
       // Another thread answers once this one is gone.
       service.jobs.add();
@@ -154,6 +168,12 @@ int run_injector_service(int control_fd, bool syslog) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) ::signal(sig, SIG_IGN);
   ::prctl(PR_SET_NAME, "containerfs-inj", 0, 0, 0);
   log::to_syslog(syslog);
+  // Killing it in the middle of an injection is the one way left to harm a
+  // process being moved: keep the OOM killer away (it holds little memory).
+  // (Lowering it takes CAP_SYS_RESOURCE, which a confined root may lack.)
+  if (auto ok = write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1000"); !ok)
+    log::info("inject: the injector process stays open to the OOM killer: {}",
+              std::strerror(ok.error()));
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(control_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
@@ -168,15 +188,18 @@ int run_injector_service(int control_fd, bool syslog) {
     std::vector<UniqueFd> fds;
     auto got = receive_message(control_fd, &job, sizeof job, -1, &fds);
     if (!got || !*got) break;  // the daemon is gone (or unmounted)
-    std::size_t wanted = 1 + (job.has_join ? 1 : 0) + (job.has_undo ? 1 : 0);
+    std::size_t wanted = 1 + (job.has_join ? 1 : 0) + (job.has_undo ? 1 : 0) + (job.has_pidfd ? 1 : 0);
     if (job.magic != kMagic || fds.size() != wanted) {
       log::error("inject: malformed job from the daemon (ignored)");
       continue;
     }
-    UniqueFd sock = std::move(fds[0]);
-    UniqueFd join = job.has_join ? std::move(fds[1]) : UniqueFd{};
-    UniqueFd undo = job.has_undo ? std::move(fds[wanted - 1]) : UniqueFd{};
-    start_job(service, job, std::move(sock), std::move(join), std::move(undo));
+    JobFds jf;
+    std::size_t next = 0;
+    jf.sock = std::move(fds[next++]);
+    if (job.has_join) jf.join = std::move(fds[next++]);
+    if (job.has_undo) jf.undo = std::move(fds[next++]);
+    if (job.has_pidfd) jf.pidfd = std::move(fds[next++]);
+    start_job(service, job, std::move(jf));
   }
   std::unique_lock lk(service.jobs.mu);
   service.jobs.cv.wait(lk, [&] { return service.jobs.running == 0; });

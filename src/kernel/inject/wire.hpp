@@ -14,7 +14,8 @@ namespace containerfs::kernel::inject_wire {
 constexpr std::uint32_t kMagic = 0x31736663;  // "cfs1"
 
 // Control socket, daemon -> helper; carries the job's socket, then the
-// cgroup directories it has (join first, then undo).
+// descriptors it has, in this order: the cgroup to join, the cgroup to put
+// it back into, a pidfd of the process as the daemon checked it.
 struct Job {
   std::uint32_t magic = kMagic;
   std::int32_t pid = 0;
@@ -22,6 +23,7 @@ struct Job {
   std::int32_t nstypes = 0;
   std::uint32_t has_join = 0;
   std::uint32_t has_undo = 0;
+  std::uint32_t has_pidfd = 0;
 };
 
 // Job socket, both ways.
