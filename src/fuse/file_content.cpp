@@ -98,9 +98,9 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
     }
     case FileKind::uid_map:
     case FileKind::gid_map: {
-      auto file = fmt::format("/proc/{}/{}", c->init_pid, model::file_name(node.kind));
-      if (auto ok = write_file_at(AT_FDCWD, file, data); !ok)
-        return fail(log::refuse(ok.error(), "{} of {}: the kernel refused it", file, c->name));
+      if (auto ok = fs.containers->write_id_map(node.id, node.kind, data); !ok)
+        return fail(log::refuse(ok.error(), "{} of {}: the kernel refused it",
+                                model::file_name(node.kind), c->name));
       return data.size();
     }
     case FileKind::freeze: {

@@ -325,6 +325,24 @@ Status Containers::ensure_user_maps(ContainerId id) {
   return {};
 }
 
+Status Containers::write_id_map(ContainerId id, FileKind which, std::string_view text) {
+  if (which != FileKind::uid_map && which != FileKind::gid_map) return fail(EINVAL);
+  pid_t init;
+  UniqueFd pidfd;
+  {
+    std::lock_guard lock(mutex_);
+    auto* c = find(id);
+    if (!c) return fail(ENOENT);
+    init = c->init_pid;
+    if (c->init_pidfd) pidfd.reset(::fcntl(c->init_pidfd.get(), F_DUPFD_CLOEXEC, 0));
+  }
+  auto file = open_at(AT_FDCWD, fmt::format("/proc/{}/{}", init, file_name(which)), O_WRONLY);
+  if (!file) return fail(file.error() == ENOENT ? ESRCH : file.error());
+  // Opened while the init lived: the file is the init's, not a successor's.
+  if (pidfd && ::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) != 0) return fail(ESRCH);
+  return write_fd(file->get(), text);
+}
+
 void Containers::resolve_shares() {
   for (auto& [id, c] : by_id_) {
     for (auto kind : kernel::kAllNsKinds) {

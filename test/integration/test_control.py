@@ -247,8 +247,11 @@ def test_cpu_stat_is_read_through_and_read_only(cfs, procs):
 
 
 @pytest.fixture
-def hugetlb(cfs):
-    """hugetlb enabled for the test's cgroup (and so its containers)."""
+def hugetlb_root():
+    """hugetlb enabled in the cgroup2 root's subtree_control, and disabled
+    again afterwards if it was not before. Set up before the cfs fixture
+    (see hugetlb), so that it is torn down after cfs has removed the test's
+    cgroups, the last users of the controller."""
     root = helpers.find_cgroup2_mount()
     # Available in cgroup v2 at all (on a hybrid host the others sit on v1)?
     if "hugetlb" not in read_text(os.path.join(root, "cgroup.controllers")).split():
@@ -258,15 +261,27 @@ def hugetlb(cfs):
     if not had:
         with open(root_ctl, "w") as f:
             f.write("+hugetlb")
-    with open(os.path.join(cfs.cgroup, "cgroup.subtree_control"), "w") as f:
-        f.write("+hugetlb")
     yield
     if not had:
-        try:
-            with open(root_ctl, "w") as f:
-                f.write("-hugetlb")
-        except OSError:
-            pass  # still used below the root: leave it
+        # Bounded: a cgroup of another test run may still be going away.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with open(root_ctl, "w") as f:
+                    f.write("-hugetlb")
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+@pytest.fixture
+def hugetlb(hugetlb_root, cfs):
+    """hugetlb enabled for the test's cgroup (and so its containers). A test
+    names it before cfs: its dependencies are then set up in this order."""
+    with open(os.path.join(cfs.cgroup, "cgroup.subtree_control"), "w") as f:
+        f.write("+hugetlb")
 
 
 def hugetlb_max_file(cgdir):
@@ -277,7 +292,7 @@ def hugetlb_max_file(cgdir):
     return "hugetlb.2MB.max" if "hugetlb.2MB.max" in names else names[0]
 
 
-def test_hugetlb_max_is_written_and_read_through(cfs, hugetlb):
+def test_hugetlb_max_is_written_and_read_through(hugetlb, cfs):
     cfs.mkdir("web")
     cg = container_cgroup(cfs, "web")
     name = hugetlb_max_file(cg)
@@ -301,7 +316,7 @@ def test_hugetlb_max_is_written_and_read_through(cfs, hugetlb):
     assert read_text(os.path.join(cg, name)).strip() == "max"
 
 
-def test_controller_files_follow_subtree_control(cfs, hugetlb):
+def test_controller_files_follow_subtree_control(hugetlb, cfs):
     """Enabled after the container was made: its files appear."""
     with open(os.path.join(cfs.cgroup, "cgroup.subtree_control"), "w") as f:
         f.write("-hugetlb")

@@ -18,6 +18,7 @@
 #include "containerfs/kernel/cgroup.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/container.hpp"
+#include "containerfs/model/files.hpp"
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::model {
@@ -166,6 +167,10 @@ class Containers {
   // own and no uid/gid map written, the identity map is written so the
   // container stays usable (a process entering would otherwise be nobody).
   Status ensure_user_maps(ContainerId id);
+  // uid_map / gid_map of the container's user namespace (the init's), as
+  // user_namespaces(7) allows: once, with the kernel's errnos. ESRCH if the
+  // init ends meanwhile (never the file of a process that reused its pid).
+  Status write_id_map(ContainerId id, FileKind which, std::string_view text);
 
   // mkdir. A non-root caller (in a container delegated to it) gets a
   // container owned by it, with a user namespace of its own owned by its
