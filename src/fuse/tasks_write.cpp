@@ -12,9 +12,12 @@
 #include <algorithm>
 #include <charconv>
 
+#include <fmt/format.h>
+
 #include "containerfs/fuse/open_file.hpp"
 #include "containerfs/kernel/injector_process.hpp"
 #include "containerfs/kernel/process.hpp"
+#include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::fuse {
@@ -66,10 +69,27 @@ Status check_permission(const Writer& writer, pid_t target) {
 // Phase 1 for one pid: every check, then the move handed to the injector
 // process, which seizes every thread and writes the new cgroup. On error
 // nothing is left changed.
-Result<kernel::MoveTicket> prepare(Filesystem& fs, model::ContainerId id, const Writer& writer,
-                                   pid_t pid, const std::string& where) {
-  if (pid == ::getpid() || pid == fs.injector->pid())
-    return fail(log::refuse(EINVAL, "{}: {} is the daemon or its injector process", where, pid));
+// The daemon's injector process, or one of an earlier daemon still
+// finishing its moves (moving it could kill it in the middle of one).
+bool is_injector_process(Filesystem& fs, pid_t pid) {
+  if (pid == fs.injector->pid()) return true;
+  auto cmdline = read_file(fmt::format("/proc/{}/cmdline", pid));
+  return cmdline && cmdline->starts_with(kernel::kInjectorCommandLine);
+}
+
+// A move between its phases. The entry guard lasts until the process is in
+// the container's cgroup (a member), so that its namespaces cannot change
+// meanwhile.
+struct Prepared {
+  kernel::MoveTicket ticket;
+  model::Containers::Entry entry;
+  std::string leaving;  // the cgroup it leaves
+};
+
+Result<Prepared> prepare(Filesystem& fs, model::ContainerId id, const Writer& writer, pid_t pid,
+                         const std::string& where) {
+  if (pid == ::getpid() || is_injector_process(fs, pid))
+    return fail(log::refuse(EINVAL, "{}: {} is the daemon or an injector process", where, pid));
   // Held from before the checks: the injector process moves this very
   // process or none (a pid reused meanwhile gives ESRCH).
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
@@ -90,8 +110,7 @@ Result<kernel::MoveTicket> prepare(Filesystem& fs, model::ContainerId id, const 
                                                        std::move(pidfd)});
   if (!ticket)
     return fail(log::refuse(ticket.error(), "{}: cannot move {} in", where, pid));
-  fs.containers->note_cgroup_move(id, pid, move->leaving);
-  return std::move(*ticket);
+  return Prepared{std::move(*ticket), std::move(*entry), std::move(move->leaving)};
 }
 
 }  // namespace
@@ -138,21 +157,24 @@ Result<size_t> write_tasks(Filesystem& fs, fuse_req_t req, model::ContainerId id
   });
 
   for (pid_t pid : host_pids) {
-    auto ticket = prepare(fs, id, writer, pid, where);
-    if (!ticket) return fail(ticket.error());
+    auto move = prepare(fs, id, writer, pid, where);
+    if (!move) return fail(move.error());
     // On failure the injector process has put it back into its cgroup.
-    if (auto done = ticket->finish(); !done)
-      return fail(log::refuse(done.error(), "{}: injection into {} failed", where, pid));
+    if (auto done = move->ticket.finish(); !done)
+      return fail(log::refuse(done.error(), "{}: moving {} failed", where, pid));
+    fs.containers->note_cgroup_move(id, pid, move->leaving);
   }
   if (!self) return data.size();
 
-  auto ticket = prepare(fs, id, writer, writer.pid, where);
-  if (!ticket) return fail(ticket.error());
-  // Seized: let the injector go on, then answer the write; the writer stops
-  // once the answer is in, and its very next instruction after write(2)
-  // runs inside. (Proceed first: should the daemon die in between, the move
-  // is still made whole.)
-  ticket->proceed_detached();
+  auto move = prepare(fs, id, writer, writer.pid, where);
+  if (!move) return fail(move.error());
+  // Seized: the injector process writes the new cgroup, then the write is
+  // answered; the writer stops once the answer is in, and its very next
+  // instruction after write(2) runs inside. (Should the daemon die before
+  // answering, the move is still made whole.)
+  if (auto joined = move->ticket.proceed_detached(); !joined)
+    return fail(log::refuse(joined.error(), "{}: moving {} failed", where, writer.pid));
+  fs.containers->note_cgroup_move(id, writer.pid, move->leaving);
   fuse_reply_write(req, data.size());
   return fail(kAlreadyReplied);
 }

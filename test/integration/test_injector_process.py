@@ -112,6 +112,43 @@ def test_injector_process_ignores_sigterm_sigint_sighup(cfs, procs):
     assert the_helper(cfs) == helper
 
 
+def test_a_stuck_injector_process_costs_a_bounded_wait(cfs, procs):
+    """A helper that does not answer (SIGSTOPped here) makes a tasks write
+    fail with ETIMEDOUT after the bound (10 s), never hang; the rest of the
+    tree works meanwhile; once it runs again, the stale move is dropped with
+    the process untouched, and moves work again."""
+    cfs.mkdir("c")
+    helper = the_helper(cfs)
+    p = procs.sleep()
+    before = proc_ns(p.pid, "network")
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        result = {}
+
+        def write():
+            t0 = time.monotonic()
+            result["err"] = helpers.errno_of(helpers.write_once, cfs.path("c", "tasks"), f"{p.pid}\n")
+            result["took"] = time.monotonic() - t0
+
+        import threading
+        th = threading.Thread(target=write, daemon=True)
+        th.start()
+        time.sleep(0.5)
+        assert "c" in os.listdir(cfs.mnt)  # the daemon serves others meanwhile
+        th.join(20)
+        assert not th.is_alive(), "the write hung"
+        assert result["err"] == errno.ETIMEDOUT
+        assert 9 < result["took"] < 15, result
+    finally:
+        os.kill(helper, signal.SIGCONT)
+    wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0"
+               and helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the stale move to be dropped")
+    assert proc_ns(p.pid, "network") == before
+    assert p.pid not in helpers.cgroup_procs(members_cgroup(cfs, "c"))
+    enter(cfs, "c", p.pid)
+    assert the_helper(cfs) == helper
+
+
 def test_clean_unmount_ends_the_injector_process(cfs):
     helper = the_helper(cfs)
     daemon = cfs.current
@@ -172,7 +209,7 @@ import conftest  # noqa: E402
 JOB = struct.Struct("=IiiiIII")   # magic pid ns_source nstypes has_join has_undo has_pidfd
 NOTE = struct.Struct("=Ii")       # kind error
 MAGIC = 0x31736663
-PREPARED, PROCEED, DONE = 1, 2, 3
+PREPARED, PROCEED, DONE, JOINED = 1, 2, 3, 4
 CLONE_NEWNET = 0x40000000
 
 
@@ -196,6 +233,11 @@ class Helper:
         theirs.close()
         ours.settimeout(10)
         return ours
+
+    def traces(self, pid):
+        """Whether one of the helper's threads is pid's tracer."""
+        tracer = helpers.proc_status(pid)["TracerPid"]
+        return tracer != "0" and os.path.exists(f"/proc/{self.pid}/task/{tracer}")
 
     @staticmethod
     def note(sock):
@@ -262,7 +304,8 @@ def untouched(pid, netns, cgroup):
 
 def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups):
     """The control for the next test: with the target's own pidfd, the job
-    is prepared (in cgroup a), carried out on proceed, and reported done."""
+    is prepared (seized, nothing changed yet), then on proceed the process
+    joins cgroup a, then the namespace, and it is reported done."""
     src = netns_holder(procs)
     p = procs.sleep()
     helpers.move_to_cgroup(p.pid, cgroups[1])
@@ -272,8 +315,11 @@ def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups):
     try:
         sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=pidfd)
         assert helper.note(sock) == (PREPARED, 0)
-        assert helpers.cgroup_of(p.pid).endswith("/a")
+        assert helpers.cgroup_of(p.pid).endswith("/b")
+        assert helper.traces(p.pid)
         sock.send(NOTE.pack(PROCEED, 0))
+        assert helper.note(sock) == (JOINED, 0)
+        assert helpers.cgroup_of(p.pid).endswith("/a")
         assert helper.note(sock) == (DONE, 0)
         assert proc_ns(p.pid, "network") == proc_ns(src.pid, "network")
         assert helpers.proc_status(p.pid)["TracerPid"] == "0"
@@ -306,10 +352,10 @@ def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgrou
             os.close(fd)
 
 
-def test_helper_undoes_a_move_the_daemon_never_confirms(helper, procs, cgroups):
+def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, procs, cgroups):
     """The job socket closing before proceed (the daemon died between its
-    checks and its go-ahead): the process goes back to the cgroup it left,
-    is detached untouched, and keeps sleeping."""
+    checks and its go-ahead): nothing was changed but the seize; the process
+    is detached untouched and keeps sleeping in its cgroup."""
     src = netns_holder(procs)
     p = procs.sleep()
     helpers.move_to_cgroup(p.pid, cgroups[1])
@@ -321,16 +367,46 @@ def test_helper_undoes_a_move_the_daemon_never_confirms(helper, procs, cgroups):
     try:
         sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b)
         assert helper.note(sock) == (PREPARED, 0)
-        assert helpers.cgroup_of(p.pid).endswith("/a")
+        assert helper.traces(p.pid)
         sock.close()
-        wait_until(lambda: helpers.cgroup_of(p.pid) == cg
-                   and helpers.proc_status(p.pid)["TracerPid"] == "0"
-                   and helpers.proc_status(p.pid)["State"][0] == "S", 5,
-                   what="the move to be undone")
+        wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0", 5,
+                   what="the process to be detached")
         untouched(p.pid, netns, cg)
+        assert helpers.cgroup_procs(cgroups[0]) == []
     finally:
         for fd in (a, b):
             os.close(fd)
+
+
+def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups):
+    """The injection fails after the cgroup write (setns refused: the
+    process lacks CAP_SYS_ADMIN): the pid goes back to the cgroup given to
+    undo -- and, that one being gone meanwhile, to its parent."""
+    src = netns_holder(procs)
+    p = procs.popen(["setpriv", "--bounding-set=-sys_admin", "sleep", "100"])
+    wait_until(lambda: helpers.cmdline(p.pid).startswith("sleep")
+               and helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the capless sleep")
+    top = os.path.dirname(cgroups[0])
+    gone = os.path.join(top, "gone")
+    os.mkdir(gone)
+    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
+    undo = os.open(gone, os.O_PATH | os.O_DIRECTORY)
+    os.rmdir(gone)
+    helpers.move_to_cgroup(p.pid, cgroups[1])
+    netns = proc_ns(p.pid, "network")
+    try:
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=undo)
+        assert helper.note(sock) == (PREPARED, 0)
+        sock.send(NOTE.pack(PROCEED, 0))
+        assert helper.note(sock) == (JOINED, 0)
+        assert helper.note(sock) == (DONE, errno.EPERM)
+        untouched(p.pid, netns, "/" + os.path.relpath(top, helpers.find_cgroup2_mount()))
+        assert helpers.cgroup_of(p.pid) == "/" + os.path.relpath(top, helpers.find_cgroup2_mount())
+    finally:
+        for fd in (a, undo):
+            os.close(fd)
+        helpers.kill_pid(p.pid)  # in top, which the fixture removes last
+        p.wait(timeout=5)
 
 
 def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
@@ -339,6 +415,7 @@ def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     socket.send_fds(helper.ctrl, [JOB.pack(0xdead, 1, 1, 0, 0, 0, 0)], [theirs.fileno()])
     socket.send_fds(helper.ctrl, [JOB.pack(MAGIC, 1, 1, 0, 1, 0, 0)], [theirs.fileno()])
+    helper.ctrl.send(b"\x01\x02")  # not a job at all
     theirs.close()
     ours.settimeout(2)
     assert ours.recv(64) == b""  # its copies were closed: end of file, no answer
@@ -347,6 +424,7 @@ def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
     sock = helper.job(p.pid, src.pid, CLONE_NEWNET)
     assert helper.note(sock) == (PREPARED, 0)
     sock.send(NOTE.pack(PROCEED, 0))
+    assert helper.note(sock) == (JOINED, 0)
     assert helper.note(sock) == (DONE, 0)
     assert proc_ns(p.pid, "network") == proc_ns(src.pid, "network")
 

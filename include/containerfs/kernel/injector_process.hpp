@@ -13,32 +13,39 @@
 // carried through or undone by the helper whatever happens to the daemon:
 //
 //   daemon                                 injector process
-//   begin(move) ─── job socket + fds ───▶  seize every thread, interrupt,
-//                                          write the pid to the new cgroup
+//   [checks; pidfd of the process]
+//   begin(move) ─── job socket + fds ───▶  seize every thread, interrupt;
+//                                          the pidfd still names it?
 //               ◀── prepared (errno) ───
-//   [reply to the FUSE write]
-//   proceed     ─────────────────────▶     inject, restore, detach; on
-//                                          failure put the cgroup back
-//               ◀── done (errno) ───────   (the daemon may be gone: logged)
+//   proceed     ─────────────────────▶     write the pid to the new cgroup
+//               ◀── joined (errno) ─────
+//   [reply to the FUSE write]              wait for the stops, inject,
+//                                          restore, detach; on failure put
+//               ◀── done (errno) ───────   the cgroup back (the daemon may
+//                                          be gone by then: logged)
 //
 // The job's socket closing before "proceed" (the daemon died, or the ticket
-// was dropped) cancels the move: the threads are detached untouched and the
-// pid is written back to its old cgroup. The helper ignores SIGTERM, SIGINT
-// and SIGHUP, holds no fd of the daemon but its sockets (not /dev/fuse, not
-// the cgroup lock: a restarted daemon mounts at once), and exits once the
-// daemon's end of the control socket is closed and its jobs are over, each
-// bounded by the Injector's timeouts. Only a SIGKILL aimed at the helper
-// itself in the middle of an injection can still leave a target with
-// borrowed registers.
+// was dropped) cancels the move: nothing was changed but the seize, and the
+// threads are detached untouched. So does no proceed within 30 s (then
+// "done" ECANCELED is sent). The helper ignores SIGTERM, SIGINT and SIGHUP,
+// holds no fd of the daemon but its sockets (not /dev/fuse, not the cgroup
+// lock: a restarted daemon mounts at once), and exits once the daemon's end
+// of the control socket is closed and its jobs are over (each is bounded:
+// 30 s for the proceed, 2 s for the stops, 1 s per injected call). Only a
+// SIGKILL aimed at the helper itself, between "joined" and the end of the
+// injection, can still leave a target half moved (in the new cgroup, not all
+// of its namespaces) or with borrowed registers.
 //
 // If the helper has died, the next begin() starts a new one.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/result.hpp"
@@ -69,11 +76,15 @@ class MoveTicket {
   MoveTicket(UniqueFd job, std::chrono::milliseconds timeout)
       : job_(std::move(job)), timeout_(timeout) {}
 
-  // Phase 2, waiting for the outcome (0 or errno; ETIMEDOUT past the bound,
-  // EPIPE if the injector process died).
+  // Phase 2, waiting for the outcome: 0 or errno; ETIMEDOUT past the
+  // bound (the move may still end either way), EPIPE if the injector
+  // process died.
   Status finish();
-  // Phase 2 without waiting: the injector process logs a failure.
-  void proceed_detached();
+  // Phase 2 for a writer moving itself: returns once the process is in its
+  // new cgroup (or with the errno why not); the injection follows as soon as
+  // the writer stops, which it can only do once its write is answered. The
+  // injector process logs a failure of that part.
+  Status proceed_detached();
 
  private:
   UniqueFd job_;
@@ -103,18 +114,22 @@ class InjectorProcess {
   Status run(MoveRequest request);
 
   // The helper's pid (0 if none is running). For tests and logs.
-  pid_t pid() const;
+  pid_t pid() const { return pid_.load(); }
 
  private:
   Status ensure_running_locked();
   void stop_locked();
 
   Options options_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   UniqueFd control_;
   UniqueFd pidfd_;
-  pid_t pid_ = 0;
+  std::atomic<pid_t> pid_{0};
 };
+
+// The helper's command line (argv[0] and argv[1], NUL-terminated), as
+// /proc/PID/cmdline shows it.
+inline constexpr std::string_view kInjectorCommandLine{"containerfs-injector\0--injector-service\0", 40};
 
 // The helper's main: serves moves sent on `control_fd` until it is closed;
 // logs to syslog if `syslog`, to stderr otherwise.

@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -53,18 +54,20 @@ Status await(int sock, Kind kind, std::chrono::milliseconds timeout) {
 Status MoveTicket::finish() {
   if (!job_) return fail(EINVAL);
   Note proceed{Kind::proceed, 0};
-  if (auto sent = send_message(job_.get(), &proceed, sizeof proceed); !sent) return sent;
-  Status outcome = await(job_.get(), Kind::done, timeout_);
+  Status outcome = send_message(job_.get(), &proceed, sizeof proceed);
+  if (outcome) outcome = await(job_.get(), Kind::joined, timeout_);
+  if (outcome) outcome = await(job_.get(), Kind::done, timeout_);
   job_.reset();
   return outcome;
 }
 
-void MoveTicket::proceed_detached() {
-  if (!job_) return;
+Status MoveTicket::proceed_detached() {
+  if (!job_) return fail(EINVAL);
   Note proceed{Kind::proceed, 0};
-  if (auto sent = send_message(job_.get(), &proceed, sizeof proceed); !sent)
-    log::warn("inject: the injector process did not take the move: {}", std::strerror(sent.error()));
-  job_.reset();
+  Status joined = send_message(job_.get(), &proceed, sizeof proceed);
+  if (joined) joined = await(job_.get(), Kind::joined, timeout_);
+  job_.reset();  // the rest is the helper's (it logs a failure)
+  return joined;
 }
 
 // --- InjectorProcess ------------------------------------------------------
@@ -81,11 +84,6 @@ InjectorProcess::~InjectorProcess() {
   stop_locked();
 }
 
-pid_t InjectorProcess::pid() const {
-  std::lock_guard lock(mutex_);
-  return pid_;
-}
-
 void InjectorProcess::stop_locked() {
   control_.reset();  // end of file: the helper finishes its jobs and exits
   if (pidfd_) {
@@ -96,7 +94,7 @@ void InjectorProcess::stop_locked() {
     if (ready > 0)
       (void)reap_pidfd(pidfd_.get(), false);
     else
-      log::warn("inject: the injector process {} is still busy; left to finish alone", pid_);
+      log::warn("inject: the injector process {} is still busy; left to finish alone", pid_.load());
   }
   pidfd_.reset();
   pid_ = 0;
@@ -105,8 +103,11 @@ void InjectorProcess::stop_locked() {
 Status InjectorProcess::ensure_running_locked() {
   if (pidfd_) {
     pollfd p{pidfd_.get(), POLLIN, 0};
-    if (::poll(&p, 1, 0) == 0) return {};  // alive
-    log::warn("inject: the injector process {} died; starting a new one", pid_);
+    int r;
+    do r = ::poll(&p, 1, 0);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) return {};  // alive
+    log::warn("inject: the injector process {} died; starting a new one", pid_.load());
     stop_locked();
   }
   auto pair = seqpacket_pair();
@@ -128,6 +129,7 @@ Status InjectorProcess::ensure_running_locked() {
   ::posix_spawnattr_setsigmask(&attr, &none);
   ::posix_spawnattr_setsigdefault(&attr, &all);
   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // kInjectorCommandLine
   const char* argv[] = {"containerfs-injector", "--injector-service",
                         options_.syslog ? "--syslog" : nullptr, nullptr};
   pid_t pid = 0;
@@ -140,6 +142,8 @@ Status InjectorProcess::ensure_running_locked() {
   if (pidfd < 0) {
     int err = errno;
     ::kill(pid, SIGKILL);  // cannot be watched: never leave it behind
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
     return fail(err);
   }
   pidfd_.reset(pidfd);
@@ -168,7 +172,7 @@ Result<MoveTicket> InjectorProcess::begin(MoveRequest request) {
     Status sent = fail(EPIPE);
     for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
       if (auto up = ensure_running_locked(); !up) return fail(up.error());
-      sent = send_message(control_.get(), &job, sizeof job, fds);
+      sent = send_message(control_.get(), &job, sizeof job, fds, ms(options_.wait_timeout));
       if (!sent && sent.error() != EPIPE && sent.error() != ECONNRESET) break;
       // EPIPE: the helper died since the last look; reap it, start another.
       if (!sent) stop_locked();

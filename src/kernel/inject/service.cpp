@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,12 +75,45 @@ struct JobFds {
 // Whether the process a pidfd names is still alive: then its pid names it.
 bool still_alive(int pidfd) { return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
 
+// Puts the pid back into the cgroup it left or, if that one is gone (or
+// refuses processes now), into its nearest ancestor that takes it.
+Status put_back(int cgroup_dir, pid_t pid) {
+  UniqueFd dir(::fcntl(cgroup_dir, F_DUPFD_CLOEXEC, 0));
+  if (!dir) return fail(errno);
+  Status last = fail(ENOENT);
+  for (int depth = 0; depth < 64; ++depth) {
+    last = write_pid(dir.get(), pid);
+    if (last || (last.error() != ENOENT && last.error() != ENODEV && last.error() != EBUSY &&
+                 last.error() != EOPNOTSUPP))
+      return last;
+    struct stat here {}, up {};
+    UniqueFd parent(::openat(dir.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!parent || ::fstat(dir.get(), &here) != 0 || ::fstat(parent.get(), &up) != 0 ||
+        (here.st_ino == up.st_ino && here.st_dev == up.st_dev))
+      return last;  // the cgroup2 root refused it
+    dir = std::move(parent);
+  }
+  return last;
+}
+
+// One move, on its own thread, which is the tracer of the process (ptrace
+// requests must come from the thread that attached):
+//   prepare: seize every thread (an interrupt queued for each), check the
+//            pidfd; answer `prepared`;
+//   proceed: write the pid into the new cgroup, answer `joined`; inject,
+//            restore, detach; answer `done`. If the injection fails, the
+//            pid goes back into the cgroup it left.
+// Nothing but the seize happens before proceed, so a move the daemon never
+// confirms (it died, or dropped the ticket) leaves nothing to undo.
+// Returns the answer that may only be sent once this thread has exited:
+// after a failure, threads that were seized but never stopped are detached
+// by that exit, and the daemon must not report the refusal while they are
+// still attached.
 std::optional<Note> run_job(const Service& service, const Job& job, const JobFds& fds) {
   const int sock = fds.sock.get(), join = fds.join.get(), undo = fds.undo.get();
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // short polling sleeps
   const pid_t pid = job.pid;
   bool moved = false;
-  bool proceed = false;
   Status outcome;
   {
     inject_detail::ProcessInjection op(InjectRequest{pid, job.ns_source_pid, job.nstypes},
@@ -91,27 +125,28 @@ std::optional<Note> run_job(const Service& service, const Job& job, const JobFds
       log::info("inject: pid {} exited before it could be moved", pid);
       return Note{Kind::prepared, ESRCH};
     }
-    if (join >= 0) {
-      if (auto ok = write_pid(join, pid); !ok) return Note{Kind::prepared, ok.error()};
-      moved = true;
-    }
     (void)answer(sock, Kind::prepared, 0);
     Note command{};
     auto got = receive_message(sock, &command, sizeof command, kProceedTimeoutMs);
-    proceed = got && *got && command.kind == Kind::proceed;
-    if (!proceed) {
-      log::info("inject: move of pid {} cancelled{}", pid, got ? "" : " (no word from the daemon)");
-      outcome = fail(ECANCELED);
-    } else if (op.seized()) {
-      outcome = op.complete();
+    if (!got || !*got || command.kind != Kind::proceed) {
+      const bool timed_out = !got && got.error() == ETIMEDOUT;
+      log::info("inject: move of pid {} cancelled{}", pid,
+                timed_out ? " (no word from the daemon in time)" : "");
+      // Whoever still listens learns why (after the detach, see above).
+      return timed_out ? std::optional<Note>(Note{Kind::done, ECANCELED}) : std::nullopt;
     }
+    if (join >= 0) {
+      if (auto ok = write_pid(join, pid); !ok) return Note{Kind::joined, ok.error()};
+      moved = true;
+    }
+    (void)answer(sock, Kind::joined, 0);
+    if (op.seized()) outcome = op.complete();
   }  // every stopped thread restored and detached
   if (!outcome && moved && undo >= 0) {
-    if (auto back = write_pid(undo, pid); !back)
-      log::warn("inject: pid {} could not be put back into its cgroup: {}", pid,
+    if (auto back = put_back(undo, pid); !back)
+      log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
                 std::strerror(back.error()));
   }
-  if (!proceed) return std::nullopt;  // nobody waits for an answer
   if (outcome) {
     (void)answer(sock, Kind::done, 0);
     return std::nullopt;
@@ -187,7 +222,18 @@ int run_injector_service(int control_fd, bool syslog) {
     Job job;
     std::vector<UniqueFd> fds;
     auto got = receive_message(control_fd, &job, sizeof job, -1, &fds);
-    if (!got || !*got) break;  // the daemon is gone (or unmounted)
+    if (got && !*got) break;  // the daemon is gone (or unmounted)
+    if (!got) {
+      if (got.error() == EPROTO) {
+        log::error("inject: malformed message from the daemon (ignored)");
+        continue;
+      }
+      // Cannot go on reading: end now, so that the daemon sees it at once
+      // and starts another helper.
+      log::error("inject: the control socket failed: {}", std::strerror(got.error()));
+      ::shutdown(control_fd, SHUT_RDWR);
+      break;
+    }
     std::size_t wanted = 1 + (job.has_join ? 1 : 0) + (job.has_undo ? 1 : 0) + (job.has_pidfd ? 1 : 0);
     if (job.magic != kMagic || fds.size() != wanted) {
       log::error("inject: malformed job from the daemon (ignored)");

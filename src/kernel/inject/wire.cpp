@@ -13,7 +13,8 @@ namespace {
 constexpr std::size_t kMaxFds = 4;
 }
 
-Status send_message(int sock, const void* data, std::size_t size, const std::vector<int>& fds) {
+Status send_message(int sock, const void* data, std::size_t size, const std::vector<int>& fds,
+                    int timeout_ms) {
   if (fds.size() > kMaxFds) return fail(EINVAL);
   iovec iov{const_cast<void*>(data), size};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
@@ -30,9 +31,15 @@ Status send_message(int sock, const void* data, std::size_t size, const std::vec
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
   for (;;) {
-    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == static_cast<ssize_t>(size)) return {};
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {  // full: the reader is slow or stuck
+      pollfd p{sock, POLLOUT, 0};
+      int r = ::poll(&p, 1, timeout_ms);
+      if (r > 0 || (r < 0 && errno == EINTR)) continue;
+      return fail(r == 0 ? ETIMEDOUT : errno);
+    }
     return fail(n < 0 ? errno : EPROTO);
   }
 }

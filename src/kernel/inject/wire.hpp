@@ -26,15 +26,18 @@ struct Job {
   std::uint32_t has_pidfd = 0;
 };
 
-// Job socket, both ways.
-enum class Kind : std::uint32_t { prepared = 1, proceed = 2, done = 3 };
+// Job socket, both ways: helper -> daemon prepared, joined (the cgroup
+// written), done; daemon -> helper proceed.
+enum class Kind : std::uint32_t { prepared = 1, proceed = 2, done = 3, joined = 4 };
 struct Note {
   Kind kind{};
-  std::int32_t error = 0;  // 0 or errno (prepared, done)
+  std::int32_t error = 0;  // 0 or errno (prepared, joined, done)
 };
 
-// sendmsg with SCM_RIGHTS (none if fds is empty); MSG_NOSIGNAL.
-Status send_message(int sock, const void* data, std::size_t size, const std::vector<int>& fds = {});
+// sendmsg with SCM_RIGHTS (none if fds is empty); MSG_NOSIGNAL. A full
+// socket is waited on at most `timeout_ms` (-1: no bound), then ETIMEDOUT.
+Status send_message(int sock, const void* data, std::size_t size, const std::vector<int>& fds = {},
+                    int timeout_ms = -1);
 // recvmsg of one message of exactly `size` bytes, waiting at most
 // `timeout_ms` (-1: no bound). Received fds are appended to *fds (if given;
 // closed otherwise). Returns false at end of file; ETIMEDOUT; EPROTO for a
