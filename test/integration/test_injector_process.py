@@ -435,3 +435,17 @@ def test_helper_started_without_its_socket_exits_1(tmp_path):
                        text=True, timeout=10)
     assert r.returncode == 1
     assert "not the daemon's control socket" in r.stderr
+
+
+def test_a_move_refuses_any_injector_process(cfs, helper):
+    """Not only the daemon's own helper: one of an earlier daemon (here one
+    the test started) may still be finishing moves, and moving it could
+    kill it in the middle of one. EINVAL, and it stays where it is."""
+    cfs.mkdir("c")
+    wait_until(lambda: helpers.cmdline(helper.pid) == "containerfs-injector --injector-service", 5,
+               what="the helper to run")
+    before = helpers.cgroup_of(helper.pid)
+    err = helpers.errno_of(helpers.write_once, cfs.path("c", "tasks"), f"{helper.pid}\n")
+    assert err == errno.EINVAL
+    assert helpers.cgroup_of(helper.pid) == before
+    assert "is the daemon or an injector process" in cfs.log()
