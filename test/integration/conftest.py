@@ -8,7 +8,6 @@ directories bottom-up, remove the temp directories. Every wait is bounded.
 
 The build directory is $CONTAINERFS_BUILD, or <repo>/build.
 """
-import errno
 import os
 import re
 import secrets
@@ -314,17 +313,10 @@ class Containerfs:
         helpers.reap_zombie_children()
         for d in list(reversed(helpers.cgroup_dirs(self.cgroup))) + ["."]:
             path = os.path.normpath(os.path.join(self.cgroup, d))
-            deadline = time.monotonic() + CGROUP_TIMEOUT
-            while True:
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)
+            try:
+                helpers.retry_while_busy(lambda: os.rmdir(path), CGROUP_TIMEOUT)
+            except FileNotFoundError:
+                pass
 
 
 @pytest.fixture

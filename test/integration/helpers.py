@@ -54,6 +54,19 @@ def run(cmd, check=True, timeout=CMD_TIMEOUT, input=None, env=None):
     return proc
 
 
+def retry_while_busy(fn, timeout=5.0, interval=0.02):
+    """Calls fn() until it does not raise EBUSY (cgroup files and
+    directories a dying process still holds), at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+
+
 def wait_until(predicate, timeout=5.0, interval=0.02, what="condition"):
     """Polls predicate() until it is truthy; returns its value or raises."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ import pytest
 
 import helpers
 from helpers import run, wait_until
-from support_procs import Procs, proc_ns, read_text, write_errno
+from support_procs import proc_ns, read_text, write_errno
 
 
 

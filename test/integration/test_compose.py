@@ -16,7 +16,7 @@ import pytest
 
 import helpers
 from helpers import errno_of, run, wait_until
-from support_procs import (NOBODY, NOBODY_DAC, PY, Procs, errname, proc_ns, read_text,
+from support_procs import (NOBODY, NOBODY_DAC, PY, errname, proc_ns, read_text,
                            task_pids, write_errno)
 
 NS = ["network", "uts", "ipc", "pid", "mount", "cgroup", "user", "time"]

@@ -15,7 +15,7 @@ import pytest
 
 import helpers
 from helpers import run, wait_until
-from support_procs import (PY, Procs, cpu_ticks, errname, members_cgroup, read_line,
+from support_procs import (PY, cpu_ticks, errname, members_cgroup, read_line,
                            read_text, shell_echo, task_pids, write_errno)
 
 
@@ -264,16 +264,10 @@ def hugetlb_root():
     yield
     if not had:
         # Bounded: a cgroup of another test run may still be going away.
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                with open(root_ctl, "w") as f:
-                    f.write("-hugetlb")
-                break
-            except OSError as e:
-                if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        def disable():
+            with open(root_ctl, "w") as f:
+                f.write("-hugetlb")
+        helpers.retry_while_busy(disable)
 
 
 @pytest.fixture

@@ -293,6 +293,15 @@ def netns_holder(procs):
     return p
 
 
+def sleeper_in(procs, cgdir):
+    """A sleeping process in cgroup cgdir: (Popen, its netns, its cgroup)."""
+    p = procs.sleep()
+    helpers.move_to_cgroup(p.pid, cgdir)
+    wait_until(lambda: (helpers.proc_status(p.pid) or {}).get("State", "")[:1] == "S", 5,
+               what="the sleep to sleep")
+    return p, proc_ns(p.pid, "network"), helpers.cgroup_of(p.pid)
+
+
 def untouched(pid, netns, cgroup):
     """Not traced, asleep again (it runs for a moment once detached), in
     the same network namespace and cgroup."""
@@ -336,11 +345,7 @@ def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgrou
     gone = subprocess.Popen(["true"])
     gone_fd = os.pidfd_open(gone.pid)
     gone.wait(timeout=5)
-    p = procs.sleep()  # stands for the process that got the pid
-    helpers.move_to_cgroup(p.pid, cgroups[1])
-    wait_until(lambda: (helpers.proc_status(p.pid) or {}).get("State", "")[:1] == "S", 5,
-               what="the sleep to sleep")
-    netns, cg = proc_ns(p.pid, "network"), helpers.cgroup_of(p.pid)
+    p, netns, cg = sleeper_in(procs, cgroups[1])  # stands for the process that got the pid
     a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
     b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
     try:
@@ -357,11 +362,7 @@ def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, pro
     checks and its go-ahead): nothing was changed but the seize; the process
     is detached untouched and keeps sleeping in its cgroup."""
     src = netns_holder(procs)
-    p = procs.sleep()
-    helpers.move_to_cgroup(p.pid, cgroups[1])
-    wait_until(lambda: (helpers.proc_status(p.pid) or {}).get("State", "")[:1] == "S", 5,
-               what="the sleep to sleep")
-    netns, cg = proc_ns(p.pid, "network"), helpers.cgroup_of(p.pid)
+    p, netns, cg = sleeper_in(procs, cgroups[1])
     a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
     b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
     try:

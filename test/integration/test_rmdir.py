@@ -50,6 +50,7 @@ def test_rmdir_removes_sub_cgroups_made_inside(cfs):
     assert sleeper.wait(timeout=10) == -9
     assert p.returncode == 0, p.stderr
     assert helpers.cgroup_dirs(cfs.cgroup) == []
+    assert not os.path.exists(cg)
     assert not os.path.exists(cfs.path("web"))
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import helpers
 from helpers import run, wait_until
-from support_procs import (NOBODY, NOBODY_DAC, PY, Procs, assert_untouched, cgroup_path,
+from support_procs import (NOBODY, NOBODY_DAC, PY, assert_untouched, cgroup_path,
                            container_ns, errname, members_cgroup, process_view, proc_ns,
                            read_line, read_text, shell_echo, task_pids, thread_ns, threads_of,
                            timed, write_errno)
