@@ -63,7 +63,7 @@ Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
     }
     case FileKind::init: return pid_lines({c->init_pid}, reader);
     case FileKind::hostname: {
-      auto name = kernel::read_hostname(c->init_pid);
+      auto name = fs.containers->hostname(node.id);
       if (!name) return fail(name.error());
       return *name + "\n";
     }
@@ -88,12 +88,9 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
   switch (node.kind) {
     case FileKind::tasks: return write_tasks(fs, req, node.id, data);
     case FileKind::hostname: {
-      std::string_view name = data;
-      if (name.ends_with('\n')) name.remove_suffix(1);
-      if (name.empty() || name.find('\n') != std::string_view::npos ||
-          name.find('\0') != std::string_view::npos)
-        return fail(log::refuse(EINVAL, "hostname of {}: not one line", c->name));
-      if (auto ok = kernel::write_hostname(c->init_pid, name); !ok) return fail(ok.error());
+      if (auto ok = fs.containers->set_hostname(node.id, data); !ok)
+        return fail(log::refuse(ok.error(), "hostname of {}: not one line of at most 64 bytes, or refused",
+                                c->name));
       return data.size();
     }
     case FileKind::uid_map:

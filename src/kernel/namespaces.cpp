@@ -89,19 +89,29 @@ Result<int> ns_type_of_fd(int fd) {
   return type;
 }
 
-Result<ThreadNsVisit> ThreadNsVisit::enter(const std::string& path, NsKind kind) {
+namespace {
+
+// Joins (on this thread) the namespace `target` refers to: an nsfs fd, or a
+// pidfd for that kind of its namespaces; returns the way home.
+Result<ThreadNsVisit> visit_from(int target, NsKind kind) {
   std::string home_path = kind == NsKind::pid ? "/proc/thread-self/ns/pid_for_children"
                                               : fmt::format("/proc/thread-self/ns/{}", ns_proc_name(kind));
-  int home = ::open(home_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (home < 0) return fail_errno();
-  ThreadNsVisit visit;
-  visit.home_.reset(home);
-  int target = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (target < 0) return fail_errno();
-  UniqueFd target_fd(target);
+  UniqueFd home(::open(home_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!home) return fail_errno();
   if (::setns(target, ns_clone_flag(kind)) != 0) return fail_errno();
-  visit.type_ = ns_clone_flag(kind);
-  return visit;
+  return ThreadNsVisit(std::move(home), ns_clone_flag(kind));
+}
+
+}  // namespace
+
+Result<ThreadNsVisit> ThreadNsVisit::enter(const std::string& path, NsKind kind) {
+  UniqueFd target(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!target) return fail_errno();
+  return visit_from(target.get(), kind);
+}
+
+Result<ThreadNsVisit> ThreadNsVisit::enter_process(int pidfd, NsKind kind) {
+  return visit_from(pidfd, kind);
 }
 
 ThreadNsVisit::~ThreadNsVisit() {

@@ -71,6 +71,8 @@ Result<pid_t> tgid_of(pid_t tid) {
 }
 
 Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader) {
+  // (Built in place: GCC 12 warns, wrongly, about a converted empty optional.)
+  const Result<std::optional<pid_t>> invisible(std::in_place, std::nullopt);
   auto reader_ns = ns_id_of_path(ns_proc_path(reader, NsKind::pid));
   auto own_ns = ns_id_of_path("/proc/self/ns/pid");
   if (!reader_ns) return fail(reader_ns.error());
@@ -80,7 +82,7 @@ Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader) {
   if (!reader_levels) return fail(reader_levels.error());
   if (!target_levels) return fail(target_levels.error());
   size_t level = reader_levels->size();
-  if (target_levels->size() < level) return std::optional<pid_t>();
+  if (target_levels->size() < level) return invisible;
   // Same depth is not enough: walk the target's pid namespace up to the
   // reader's depth and compare identities.
   auto fd = open_at(AT_FDCWD, ns_proc_path(pid, NsKind::pid), O_RDONLY);
@@ -88,12 +90,12 @@ Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader) {
   UniqueFd cur = std::move(*fd);
   for (size_t up = target_levels->size() - level; up > 0; --up) {
     int parent = ::ioctl(cur.get(), NS_GET_PARENT);
-    if (parent < 0) return std::optional<pid_t>();
+    if (parent < 0) return invisible;
     cur.reset(parent);
   }
   auto id = ns_id_of_fd(cur.get());
   if (!id) return fail(id.error());
-  if (!(*id == *reader_ns)) return std::optional<pid_t>();
+  if (!(*id == *reader_ns)) return invisible;
   return std::optional<pid_t>((*target_levels)[level - 1]);
 }
 
@@ -125,17 +127,17 @@ Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer) {
 }
 
 
-Result<std::string> read_hostname(pid_t holder) {
-  auto visit = ThreadNsVisit::enter(ns_proc_path(holder, NsKind::uts), NsKind::uts);
+Result<std::string> read_hostname(int pidfd) {
+  auto visit = ThreadNsVisit::enter_process(pidfd, NsKind::uts);
   if (!visit) return fail(visit.error());
   struct utsname u {};
   if (::uname(&u) != 0) return fail_errno();
   return std::string(u.nodename);
 }
 
-Status write_hostname(pid_t holder, std::string_view name) {
+Status write_hostname(int pidfd, std::string_view name) {
   if (name.size() > 64) return fail(EINVAL);
-  auto visit = ThreadNsVisit::enter(ns_proc_path(holder, NsKind::uts), NsKind::uts);
+  auto visit = ThreadNsVisit::enter_process(pidfd, NsKind::uts);
   if (!visit) return fail(visit.error());
   if (::sethostname(name.data(), name.size()) != 0) return fail_errno();
   return {};

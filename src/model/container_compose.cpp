@@ -111,7 +111,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
     else spec.join.emplace_back(kind, path);
   }
   if (spec.fresh & CLONE_NEWUTS) {
-    auto old = c.slot(NsKind::uts).origin == NsOrigin::own ? kernel::read_hostname(c.init_pid)
+    auto old = c.slot(NsKind::uts).origin == NsOrigin::own ? kernel::read_hostname(c.init_pidfd.get())
                                                             : Result<std::string>(c.name);
     spec.hostname = old ? *old : c.name.substr(0, 64);
   }
@@ -323,6 +323,36 @@ Status Containers::ensure_user_maps(ContainerId id) {
     log::info("container {}: no {} was written before the first member; identity map written", id, map);
   }
   return {};
+}
+
+Result<UniqueFd> Containers::init_pidfd(ContainerId id) const {
+  std::lock_guard lock(mutex_);
+  auto* c = find(id);
+  if (!c) return fail(ENOENT);
+  if (!c->init_pidfd) {  // the host: the daemon stands for it
+    UniqueFd own(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+    if (!own) return fail(errno);
+    return own;
+  }
+  UniqueFd dup(::fcntl(c->init_pidfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!dup) return fail(errno);
+  return dup;
+}
+
+Result<std::string> Containers::hostname(ContainerId id) const {
+  auto pidfd = init_pidfd(id);
+  if (!pidfd) return fail(pidfd.error());
+  return kernel::read_hostname(pidfd->get());
+}
+
+Status Containers::set_hostname(ContainerId id, std::string_view name) {
+  if (name.ends_with('\n')) name.remove_suffix(1);
+  if (name.empty() || name.size() > 64 || name.find('\n') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos)
+    return fail(EINVAL);
+  auto pidfd = init_pidfd(id);
+  if (!pidfd) return fail(pidfd.error());
+  return kernel::write_hostname(pidfd->get(), name);
 }
 
 Status Containers::write_id_map(ContainerId id, FileKind which, std::string_view text) {

@@ -55,7 +55,11 @@ Result<int> ns_type_of_fd(int fd);
 class ThreadNsVisit {
  public:
   static Result<ThreadNsVisit> enter(const std::string& path, NsKind kind);
+  // The namespace of that kind of the process a pidfd names (setns(2) on a
+  // pidfd, Linux 5.8).
+  static Result<ThreadNsVisit> enter_process(int pidfd, NsKind kind);
   ThreadNsVisit() = default;
+  ThreadNsVisit(UniqueFd home, int type) : home_(std::move(home)), type_(type) {}
   ThreadNsVisit(ThreadNsVisit&&) = default;
   ThreadNsVisit& operator=(ThreadNsVisit&&) = default;
   ~ThreadNsVisit();

@@ -30,9 +30,10 @@ Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer);
 // The thread group (process) of a thread id.
 Result<pid_t> tgid_of(pid_t tid);
 
-// The hostname of the uts namespace of `pid`, read or set from this thread
-// by visiting that namespace for the duration of the call.
-Result<std::string> read_hostname(pid_t holder);
-Status write_hostname(pid_t holder, std::string_view name);
+// The hostname of the uts namespace of the process `pidfd` names (exactly
+// that process: never one that reused its pid), read or set from this
+// thread by visiting that namespace for the duration of the call.
+Result<std::string> read_hostname(int pidfd);
+Status write_hostname(int pidfd, std::string_view name);
 
 }  // namespace containerfs::kernel

@@ -167,6 +167,10 @@ class Containers {
   // own and no uid/gid map written, the identity map is written so the
   // container stays usable (a process entering would otherwise be nobody).
   Status ensure_user_maps(ContainerId id);
+  // The hostname of the container's uts namespace (the init's). Setting it
+  // takes one line of at most 64 bytes (EINVAL otherwise).
+  Result<std::string> hostname(ContainerId id) const;
+  Status set_hostname(ContainerId id, std::string_view name);
   // uid_map / gid_map of the container's user namespace (the init's), as
   // user_namespaces(7) allows: once, with the kernel's errnos. ESRCH if the
   // init ends meanwhile (never the file of a process that reused its pid).
@@ -218,6 +222,8 @@ class Containers {
   // (state/origins.hpp) so that a restarted daemon knows them too.
   std::unordered_map<pid_t, std::pair<unsigned long long, std::string>> origins_;
   void save_origins_locked();
+  // A pidfd of the container's init (of the daemon for the host).
+  Result<UniqueFd> init_pidfd(ContainerId id) const;
   void load_origins_locked();
   std::unique_ptr<kernel::Reaper> reaper_;
 };
