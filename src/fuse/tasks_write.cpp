@@ -73,6 +73,8 @@ Status check_permission(const Writer& writer, pid_t target) {
 // finishing its moves (moving it could kill it in the middle of one).
 bool is_injector_process(Filesystem& fs, pid_t pid) {
   if (pid == fs.injector->pid()) return true;
+  auto comm = read_file(fmt::format("/proc/{}/comm", pid));  // cheap: no look into its memory
+  if (!comm || *comm != "containerfs-inj\n") return false;
   auto cmdline = read_file(fmt::format("/proc/{}/cmdline", pid));
   return cmdline && cmdline->starts_with(kernel::kInjectorCommandLine);
 }

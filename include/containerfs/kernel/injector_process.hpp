@@ -18,7 +18,7 @@
 //                                          the pidfd still names it?
 //               ◀── prepared (errno) ───
 //   proceed     ─────────────────────▶     write the pid to the new cgroup
-//               ◀── joined (errno) ─────
+//               ◀── joined (errno) ─────   (if asked: a writer moving itself)
 //   [reply to the FUSE write]              wait for the stops, inject,
 //                                          restore, detach; on failure put
 //               ◀── done (errno) ───────   the cgroup back (the daemon may

@@ -55,7 +55,6 @@ Status MoveTicket::finish() {
   if (!job_) return fail(EINVAL);
   Note proceed{Kind::proceed, 0};
   Status outcome = send_message(job_.get(), &proceed, sizeof proceed);
-  if (outcome) outcome = await(job_.get(), Kind::joined, timeout_);
   if (outcome) outcome = await(job_.get(), Kind::done, timeout_);
   job_.reset();
   return outcome;
@@ -63,7 +62,7 @@ Status MoveTicket::finish() {
 
 Status MoveTicket::proceed_detached() {
   if (!job_) return fail(EINVAL);
-  Note proceed{Kind::proceed, 0};
+  Note proceed{Kind::proceed_joined, 0};
   Status joined = send_message(job_.get(), &proceed, sizeof proceed);
   if (joined) joined = await(job_.get(), Kind::joined, timeout_);
   job_.reset();  // the rest is the helper's (it logs a failure)

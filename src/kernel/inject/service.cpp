@@ -100,9 +100,9 @@ Status put_back(int cgroup_dir, pid_t pid) {
 // requests must come from the thread that attached):
 //   prepare: seize every thread (an interrupt queued for each), check the
 //            pidfd; answer `prepared`;
-//   proceed: write the pid into the new cgroup, answer `joined`; inject,
-//            restore, detach; answer `done`. If the injection fails, the
-//            pid goes back into the cgroup it left.
+//   proceed: write the pid into the new cgroup (answer `joined` if asked
+//            to); inject, restore, detach; answer `done`. If the injection
+//            fails, the pid goes back into the cgroup it left.
 // Nothing but the seize happens before proceed, so a move the daemon never
 // confirms (it died, or dropped the ticket) leaves nothing to undo.
 // Returns the answer that may only be sent once this thread has exited:
@@ -128,18 +128,20 @@ std::optional<Note> run_job(const Service& service, const Job& job, const JobFds
     (void)answer(sock, Kind::prepared, 0);
     Note command{};
     auto got = receive_message(sock, &command, sizeof command, kProceedTimeoutMs);
-    if (!got || !*got || command.kind != Kind::proceed) {
+    if (!got || !*got || (command.kind != Kind::proceed && command.kind != Kind::proceed_joined)) {
       const bool timed_out = !got && got.error() == ETIMEDOUT;
       log::info("inject: move of pid {} cancelled{}", pid,
                 timed_out ? " (no word from the daemon in time)" : "");
       // Whoever still listens learns why (after the detach, see above).
       return timed_out ? std::optional<Note>(Note{Kind::done, ECANCELED}) : std::nullopt;
     }
+    const bool tell_joined = command.kind == Kind::proceed_joined;
     if (join >= 0) {
-      if (auto ok = write_pid(join, pid); !ok) return Note{Kind::joined, ok.error()};
+      if (auto ok = write_pid(join, pid); !ok)
+        return Note{tell_joined ? Kind::joined : Kind::done, ok.error()};
       moved = true;
     }
-    (void)answer(sock, Kind::joined, 0);
+    if (tell_joined) (void)answer(sock, Kind::joined, 0);
     if (op.seized()) outcome = op.complete();
   }  // every stopped thread restored and detached
   if (!outcome && moved && undo >= 0) {

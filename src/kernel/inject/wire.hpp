@@ -26,9 +26,11 @@ struct Job {
   std::uint32_t has_pidfd = 0;
 };
 
-// Job socket, both ways: helper -> daemon prepared, joined (the cgroup
-// written), done; daemon -> helper proceed.
-enum class Kind : std::uint32_t { prepared = 1, proceed = 2, done = 3, joined = 4 };
+// Job socket, both ways: daemon -> helper proceed, or proceed_joined to be
+// told `joined` as soon as the cgroup is written (a writer moving itself
+// waits for that before it is answered); helper -> daemon prepared, joined,
+// done.
+enum class Kind : std::uint32_t { prepared = 1, proceed = 2, done = 3, joined = 4, proceed_joined = 5 };
 struct Note {
   Kind kind{};
   std::int32_t error = 0;  // 0 or errno (prepared, joined, done)
