@@ -148,6 +148,19 @@ class Daemon:
             return ""
 
 
+class CopiedDaemon(Daemon):
+    """The daemon started from another program file (an upgrade)."""
+
+    def __init__(self, exe, *args, **kw):
+        super().__init__(*args, **kw)
+        self.exe = exe
+
+    def command(self):
+        cmd = super().command()
+        cmd[0] = self.exe
+        return cmd
+
+
 class Containerfs:
     """What a test gets: .mnt, .cgroup, .state, .daemon (Popen), .log()."""
 

@@ -448,3 +448,32 @@ def test_a_move_refuses_any_injector_process(cfs, helper):
     assert err == errno.EINVAL
     assert helpers.cgroup_of(helper.pid) == before
     assert "is the daemon or an injector process" in cfs.log()
+
+
+def test_a_new_helper_matches_the_running_daemon_after_an_in_place_upgrade(cfs, procs, tmp_path):
+    """A package upgrade replaces the program file (rename over it) while
+    the daemon runs: a helper started afterwards comes from the daemon's own
+    (now deleted) executable, not from the new file, so both ends always
+    speak the same protocol."""
+    import shutil
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for prog in ("containerfs", "containerfs-init"):
+        shutil.copy2(conftest.BUILD / prog, bindir / prog)
+    cfs.current.stop()
+    d = conftest.CopiedDaemon(str(bindir / "containerfs"), cfs.mnt, cfs.cgroup, cfs.state, cfs.log_path,
+                     cfs.options)
+    cfs.daemons.append(d)
+    d.start()
+    cfs.current = d
+    cfs.mkdir("c")
+    shutil.copy2(conftest.BUILD / "containerfs", bindir / "containerfs.new")
+    os.rename(bindir / "containerfs.new", bindir / "containerfs")
+    old = the_helper(cfs)
+    os.kill(old, signal.SIGKILL)
+    p = procs.sleep()
+    enter(cfs, "c", p.pid)
+    new = the_helper(cfs)
+    assert new != old
+    assert os.readlink(f"/proc/{new}/exe") == str(bindir / "containerfs") + " (deleted)"
+    assert os.readlink(f"/proc/{new}/exe") == os.readlink(f"/proc/{cfs.pid}/exe")

@@ -253,19 +253,6 @@ def test_unmount_and_mount_keeps_50_containers(big):
     still_managed(cfs, built)
 
 
-class CopiedDaemon(conftest.Daemon):
-    """The daemon started from another program file (an upgrade)."""
-
-    def __init__(self, exe, *args, **kw):
-        super().__init__(*args, **kw)
-        self.exe = exe
-
-    def command(self):
-        cmd = super().command()
-        cmd[0] = self.exe
-        return cmd
-
-
 def test_upgrade_new_binary_on_old_state_keeps_50_containers(big, tmp_path):
     cfs, built = big
     new_dir = tmp_path / "new-build"
@@ -283,7 +270,7 @@ def test_upgrade_new_binary_on_old_state_keeps_50_containers(big, tmp_path):
         assert old.wait_exit() is not None
     if conftest.mounted_fuse(cfs.mnt):
         run(["fusermount3", "-uz", cfs.mnt])
-    d = CopiedDaemon(str(new_dir / "containerfs"), cfs.mnt, cfs.cgroup, cfs.state, cfs.log_path,
+    d = conftest.CopiedDaemon(str(new_dir / "containerfs"), cfs.mnt, cfs.cgroup, cfs.state, cfs.log_path,
                      cfs.options)
     cfs.daemons.append(d)
     d.start()
