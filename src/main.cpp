@@ -213,7 +213,10 @@ int main(int argc, char* argv[]) {
   auto containers = std::make_unique<model::Containers>(std::move(config));
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());
-  kernel::InjectorProcess injector({.syslog = !cmd.foreground});
+  kernel::InjectorProcess injector({.syslog = !cmd.foreground,
+                                    .on_start = [&containers](pid_t pid, int pidfd) {
+                                      (void)containers->watch_child(pid, pidfd);
+                                    }});
   fs.injector = &injector;
   fuse::EventsWatcher events;
   fs.events = &events;

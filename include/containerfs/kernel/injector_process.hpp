@@ -43,6 +43,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -97,6 +98,9 @@ class InjectorProcess {
     std::string program = "/proc/self/exe";  // the daemon's own binary
     bool syslog = false;                    // the helper logs where the daemon does
     std::chrono::milliseconds wait_timeout{10000};  // backstop for each reply
+    // Called with each helper started (pid, pidfd), e.g. to have it reaped
+    // as soon as it exits; it is also reaped here when found dead.
+    std::function<void(pid_t, int)> on_start;
   };
 
   explicit InjectorProcess(Options options);

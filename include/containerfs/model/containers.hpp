@@ -118,6 +118,8 @@ class Containers {
   };
   Result<Entry> begin_entry(ContainerId id);
   size_t size() const;
+  // Has another child of the daemon reaped as soon as it exits.
+  Status watch_child(pid_t pid, int pidfd) { return reaper_->watch(pid, pidfd); }
   // The container whose init `pid` is, if any (the daemon counts as the
   // host's).
   std::optional<ContainerId> container_of_init(pid_t pid) const;

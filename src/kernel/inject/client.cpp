@@ -91,7 +91,7 @@ void InjectorProcess::stop_locked() {
     do ready = ::poll(&p, 1, ms(options_.wait_timeout) * 3);
     while (ready < 0 && errno == EINTR);
     if (ready > 0)
-      (void)reap_pidfd(pidfd_.get(), false);
+      (void)reap_pidfd(pidfd_.get(), false);  // ECHILD if a reaper was first
     else
       log::warn("inject: the injector process {} is still busy; left to finish alone", pid_.load());
   }
@@ -147,6 +147,7 @@ Status InjectorProcess::ensure_running_locked() {
   }
   pidfd_.reset(pidfd);
   pid_ = pid;
+  if (options_.on_start) options_.on_start(pid, pidfd);
   control_ = std::move(pair->ours);
   log::debug("inject: injector process {} started", pid);
   return {};
