@@ -128,7 +128,7 @@ Status InjectorProcess::ensure_running_locked() {
   ::posix_spawnattr_setsigmask(&attr, &none);
   ::posix_spawnattr_setsigdefault(&attr, &all);
   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  // kInjectorCommandLine
+  // Spelled as kInjectorCommandLine (how an injector process is recognised).
   const char* argv[] = {"containerfs-injector", "--injector-service",
                         options_.syslog ? "--syslog" : nullptr, nullptr};
   pid_t pid = 0;
