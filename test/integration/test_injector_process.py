@@ -477,3 +477,15 @@ def test_a_new_helper_matches_the_running_daemon_after_an_in_place_upgrade(cfs, 
     assert new != old
     assert os.readlink(f"/proc/{new}/exe") == str(bindir / "containerfs") + " (deleted)"
     assert os.readlink(f"/proc/{new}/exe") == os.readlink(f"/proc/{cfs.pid}/exe")
+
+
+def test_the_helper_keeps_few_threads_over_many_moves(cfs, procs):
+    """Workers that ended a move cleanly take the next one; the helper keeps
+    at most 4 idle ones (its main thread aside), however many moves ran."""
+    cfs.mkdir("a", "b")
+    p = procs.sleep()
+    for i in range(30):
+        helpers.write_once(cfs.path("ab"[i % 2], "tasks"), f"{p.pid}\n")
+    helper = the_helper(cfs)
+    assert int(helpers.proc_status(helper)["Threads"]) <= 5
+    assert p.pid in helpers.cgroup_procs(members_cgroup(cfs, "b"))

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -37,40 +38,34 @@ Status write_pid(int cgroup_dir, pid_t pid) {
   return write_file_at(cgroup_dir, "cgroup.procs", fmt::format("{}", pid));
 }
 
-// Jobs still running: the service exits only once they are over.
-struct JobCount {
-  std::mutex mu;
-  std::condition_variable cv;
-  int running = 0;
-  void add() {
-    std::lock_guard lk(mu);
-    ++running;
-  }
-  void done() {
-    std::lock_guard lk(mu);
-    --running;
-    cv.notify_all();
-  }
+// A job and the descriptors that came with it.
+struct JobFds {
+  UniqueFd sock, join, undo, pidfd;
 };
 
+// The service's state: a queue of jobs and a pool of worker threads. A
+// worker is the tracer of the process it moves; after a move that did not
+// end cleanly it may still be attached to threads that never stopped, which
+// only its exit detaches, so it ends instead of taking the next job.
 struct Service {
   InjectorOptions options;
-  JobCount jobs;
+  std::mutex mu;
+  std::condition_variable work;   // a job is queued, or the service stops
+  std::condition_variable ended;  // a thread is about to end
+  std::deque<std::pair<Job, JobFds>> queue;
+  int threads = 0;  // workers and answerers alive
+  int idle = 0;     // workers waiting for a job
+  bool stopping = false;
 };
+
+// Idle workers kept, and how long one waits before it ends.
+constexpr int kMaxIdleWorkers = 4;
+constexpr auto kIdleWorkerLife = std::chrono::seconds(30);
 
 Status answer(int sock, Kind kind, int error) {
   Note note{kind, error};
   return send_message(sock, &note, sizeof note);
 }
-
-// One move, on its own thread, which is the tracer of the process (ptrace
-// requests must come from the thread that attached). Returns the answer that
-// may only be sent once this thread has exited: after a failure, threads
-// that were seized but never stopped are detached by that exit, and the
-// daemon must not report the refusal while they are still attached.
-struct JobFds {
-  UniqueFd sock, join, undo, pidfd;
-};
 
 // Whether the process a pidfd names is still alive: then its pid names it.
 bool still_alive(int pidfd) { return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
@@ -96,7 +91,17 @@ Status put_back(int cgroup_dir, pid_t pid) {
   return last;
 }
 
-// One move, on its own thread, which is the tracer of the process (ptrace
+// How a job ended for its thread: an answer that may only be sent once the
+// thread has exited (after a failure, threads that were seized but never
+// stopped are detached by that exit, and the daemon must not report the
+// refusal while they are still attached), and whether the thread is free of
+// tracees and may take another job.
+struct JobEnd {
+  std::optional<Note> after_exit;
+  bool reusable = false;
+};
+
+// One move, on a worker thread, which is the tracer of the process (ptrace
 // requests must come from the thread that attached):
 //   prepare: seize every thread (an interrupt queued for each), check the
 //            pidfd; answer `prepared`;
@@ -105,25 +110,22 @@ Status put_back(int cgroup_dir, pid_t pid) {
 //            fails, the pid goes back into the cgroup it left.
 // Nothing but the seize happens before proceed, so a move the daemon never
 // confirms (it died, or dropped the ticket) leaves nothing to undo.
-// Returns the answer that may only be sent once this thread has exited:
-// after a failure, threads that were seized but never stopped are detached
-// by that exit, and the daemon must not report the refusal while they are
-// still attached.
-std::optional<Note> run_job(const Service& service, const Job& job, const JobFds& fds) {
+
+JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
   const int sock = fds.sock.get(), join = fds.join.get(), undo = fds.undo.get();
-  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // short polling sleeps
   const pid_t pid = job.pid;
   bool moved = false;
+  bool reusable = false;
   Status outcome;
   {
     inject_detail::ProcessInjection op(InjectRequest{pid, job.ns_source_pid, job.nstypes},
                                        service.options, service.options.log);
-    if (auto prep = op.prepare(); !prep) return Note{Kind::prepared, prep.error()};
+    if (auto prep = op.prepare(); !prep) return {Note{Kind::prepared, prep.error()}};
     // The process the daemon checked is the one seized (not a later one
     // with its pid): as long as it lives, nobody else has its pid.
     if (fds.pidfd && !still_alive(fds.pidfd.get())) {
       log::info("inject: pid {} exited before it could be moved", pid);
-      return Note{Kind::prepared, ESRCH};
+      return {Note{Kind::prepared, ESRCH}};
     }
     (void)answer(sock, Kind::prepared, 0);
     Note command{};
@@ -132,67 +134,95 @@ std::optional<Note> run_job(const Service& service, const Job& job, const JobFds
       const bool timed_out = !got && got.error() == ETIMEDOUT;
       log::info("inject: move of pid {} cancelled{}", pid,
                 timed_out ? " (no word from the daemon in time)" : "");
-      // Whoever still listens learns why (after the detach, see above).
-      return timed_out ? std::optional<Note>(Note{Kind::done, ECANCELED}) : std::nullopt;
+      // Whoever still listens learns why.
+      if (timed_out) return {Note{Kind::done, ECANCELED}};
+      return {};
     }
     const bool tell_joined = command.kind == Kind::proceed_joined;
     if (join >= 0) {
       if (auto ok = write_pid(join, pid); !ok)
-        return Note{tell_joined ? Kind::joined : Kind::done, ok.error()};
+        return {Note{tell_joined ? Kind::joined : Kind::done, ok.error()}};
       moved = true;
     }
     if (tell_joined) (void)answer(sock, Kind::joined, 0);
     if (op.seized()) outcome = op.complete();
+    reusable = op.release_all() && outcome;
   }  // every stopped thread restored and detached
   if (!outcome && moved && undo >= 0) {
     if (auto back = put_back(undo, pid); !back)
       log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
                 std::strerror(back.error()));
   }
-  if (outcome) {
-    (void)answer(sock, Kind::done, 0);
-    return std::nullopt;
-  }
-  return Note{Kind::done, outcome.error()};
+  if (!outcome) return {Note{Kind::done, outcome.error()}};
+  (void)answer(sock, Kind::done, 0);
+  return {std::nullopt, reusable};
+}
+
+void thread_ends(Service& service) {
+  std::lock_guard lk(service.mu);
+  --service.threads;
+  service.ended.notify_all();
 }
 
 // Sends `note` once thread `tid` of this process has exited (bounded).
-void answer_after_exit(JobCount& jobs, pid_t tid, UniqueFd sock, Note note, pid_t pid, pid_t source) {
+void answer_after_exit(Service& service, pid_t tid, UniqueFd sock, Note note, pid_t pid,
+                       pid_t source) {
   const std::string path = fmt::format("/proc/self/task/{}", tid);
   for (int i = 0; i < 20000 && ::access(path.c_str(), F_OK) == 0; ++i) ::usleep(50);
   if (!send_message(sock.get(), &note, sizeof note) && note.kind == Kind::done)
     log::warn("inject: moving pid {} into the namespaces of pid {} failed: {}", pid, source,
               std::strerror(note.error));
   sock.reset();
-  jobs.done();
+  thread_ends(service);
 }
 
-void start_job(Service& service, const Job& job, JobFds fds) {
-  service.jobs.add();
-  auto body = [&service, job, f = std::move(fds)]() mutable {
-    auto deferred = run_job(service, job, f);
-    UniqueFd s = std::move(f.sock);
-    f = JobFds{};
-    if (deferred) {
+void worker(Service& service) {
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // short polling sleeps
+  std::unique_lock lk(service.mu);
+  for (;;) {
+    ++service.idle;
+    service.work.wait_for(lk, kIdleWorkerLife,
+                          [&] { return !service.queue.empty() || service.stopping; });
+    --service.idle;
+    if (service.queue.empty()) break;  // idle too long, or the service stops
+    auto [job, fds] = std::move(service.queue.front());
+    service.queue.pop_front();
+    lk.unlock();
+    JobEnd end = run_job(service, job, fds);
+    UniqueFd sock = std::move(fds.sock);
+    fds = JobFds{};
+    lk.lock();
+    if (end.after_exit) {
       // Another thread answers once this one is gone.
-      service.jobs.add();
       try {
-        std::thread(answer_after_exit, std::ref(service.jobs), static_cast<pid_t>(::gettid()),
-                    std::move(s), *deferred,
-                    job.pid, job.ns_source_pid)
+        std::thread(answer_after_exit, std::ref(service), static_cast<pid_t>(::gettid()),
+                    std::move(sock), *end.after_exit, job.pid, job.ns_source_pid)
             .detach();
+        ++service.threads;
       } catch (const std::system_error&) {
-        service.jobs.done();
       }
     }
-    service.jobs.done();
-  };
+    // A thread still tracing something ends (its exit detaches it).
+    if (!end.reusable || service.idle >= kMaxIdleWorkers) break;
+  }
+  --service.threads;
+  service.ended.notify_all();
+}
+
+// Queues a job; starts a worker if none is idle. Without a thread the job's
+// socket is closed: the daemon sees EPIPE and the process was never touched.
+void start_job(Service& service, const Job& job, JobFds fds) {
+  std::lock_guard lk(service.mu);
+  service.queue.emplace_back(job, std::move(fds));
+  if (service.idle > 0) {
+    service.work.notify_one();
+    return;
+  }
   try {
-    std::thread(std::move(body)).detach();
+    std::thread(worker, std::ref(service)).detach();
+    ++service.threads;
   } catch (const std::system_error&) {
-    // No thread: the job's socket is closed with the lambda; the daemon sees
-    // EPIPE and the process was never touched.
-    service.jobs.done();
+    service.queue.pop_back();
   }
 }
 
@@ -218,7 +248,8 @@ int run_injector_service(int control_fd, bool syslog) {
     return 1;
   }
 
-  Service service;
+  // Never freed: detached threads may touch it until the process exits.
+  Service& service = *new Service;
   service.options.log = [](std::string_view line) { log::info("inject: {}", line); };
   for (;;) {
     Job job;
@@ -249,8 +280,10 @@ int run_injector_service(int control_fd, bool syslog) {
     if (job.has_pidfd) jf.pidfd = std::move(fds[next++]);
     start_job(service, job, std::move(jf));
   }
-  std::unique_lock lk(service.jobs.mu);
-  service.jobs.cv.wait(lk, [&] { return service.jobs.running == 0; });
+  std::unique_lock lk(service.mu);
+  service.stopping = true;
+  service.work.notify_all();
+  service.ended.wait(lk, [&] { return service.threads == 0; });
   return 0;
 }
 

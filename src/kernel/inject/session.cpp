@@ -294,6 +294,12 @@ Status ProcessInjection::complete() {
   return result;
 }
 
+bool ProcessInjection::release_all() {
+  finish_up();
+  return std::all_of(threads_.begin(), threads_.end(),
+                     [](const Thread& th) { return th.tracee.detached(); });
+}
+
 void ProcessInjection::finish_up() {
   if (finished_) return;
   finished_ = true;

@@ -37,6 +37,10 @@ class ProcessInjection {
   bool seized() const { return !threads_.empty(); }
   // Phase 2.
   Status complete();
+  // Restores and detaches what is still attached (as the destructor does);
+  // true if every thread it seized is detached now, false if one is left
+  // to this tracer thread's exit (it never stopped, or exited while traced).
+  bool release_all();
 
  private:
   struct Thread {

@@ -188,8 +188,9 @@ Status Tracee::release() {
   // re-arms the group stop when a tracee of a stopped group is detached.
   long sig = 0;
   if (current_.kind == StopEvent::Kind::signal && !drop_signal_) sig = current_.sig;
-  if (::ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(sig)) != 0 &&
-      errno != ESRCH && result)
+  if (::ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(sig)) == 0)
+    detached_ = true;
+  else if (errno != ESRCH && result)
     result = fail_errno();
   stopped_ = false;
   return result;

@@ -100,6 +100,9 @@ class Tracee {
   // The thread runs (or would run) on injected registers that could not be
   // restored: the owner must kill the process.
   bool unrecoverable() const { return unrecoverable_; }
+  // Detached by release() itself (PTRACE_DETACH succeeded): not left to
+  // the tracer thread's exit.
+  bool detached() const { return detached_; }
   void set_unrecoverable() { unrecoverable_ = true; }
 
  private:
@@ -115,6 +118,7 @@ class Tracee {
   bool compat_insn_ = false;
   bool drop_signal_ = false;
   bool unrecoverable_ = false;
+  bool detached_ = false;
   unsigned idle_polls_ = 0;
   StopEvent current_;
   siginfo_t siginfo_{};
