@@ -325,24 +325,44 @@ Status Containers::ensure_user_maps(ContainerId id) {
   return {};
 }
 
-Result<UniqueFd> Containers::init_pidfd(ContainerId id) const {
+Result<Containers::InitHandle> Containers::current_init(ContainerId id) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
-  if (!c) return fail(ENOENT);
+  if (!c || c->removing) return fail(ENOENT);
+  InitHandle init{c->init_pid, {}};
   if (!c->init_pidfd) {  // the host: the daemon stands for it
-    UniqueFd own(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
-    if (!own) return fail(errno);
-    return own;
+    init.pid = ::getpid();
+    init.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, init.pid, 0)));
+  } else {
+    init.pidfd.reset(::fcntl(c->init_pidfd.get(), F_DUPFD_CLOEXEC, 0));
   }
-  UniqueFd dup(::fcntl(c->init_pidfd.get(), F_DUPFD_CLOEXEC, 0));
-  if (!dup) return fail(errno);
-  return dup;
+  if (!init.pidfd) return fail(errno);
+  return init;
+}
+
+namespace {
+// A namespace change replaces the init (respawn_init): an operation on the
+// one it had a moment ago fails with ESRCH, and is tried on the new one. An
+// init that is simply gone means the container is (being) removed: ENOENT,
+// as for any file of a container that is no more.
+constexpr int kInitAttempts = 5;
+}  // namespace
+
+template <typename Op>
+auto Containers::on_current_init(ContainerId id, Op op) const -> decltype(op(std::declval<InitHandle>())) {
+  for (int attempt = 1;; ++attempt) {
+    auto init = current_init(id);
+    if (!init) return fail(init.error());
+    const pid_t tried = init->pid;
+    auto result = op(std::move(*init));
+    if (result || result.error() != ESRCH) return result;
+    auto now = current_init(id);
+    if (!now || now->pid == tried || attempt == kInitAttempts) return fail(ENOENT);
+  }
 }
 
 Result<std::string> Containers::hostname(ContainerId id) const {
-  auto pidfd = init_pidfd(id);
-  if (!pidfd) return fail(pidfd.error());
-  return kernel::read_hostname(pidfd->get());
+  return on_current_init(id, [](InitHandle init) { return kernel::read_hostname(init.pidfd.get()); });
 }
 
 Status Containers::set_hostname(ContainerId id, std::string_view name) {
@@ -350,27 +370,18 @@ Status Containers::set_hostname(ContainerId id, std::string_view name) {
   if (name.empty() || name.size() > 64 || name.find('\n') != std::string_view::npos ||
       name.find('\0') != std::string_view::npos)
     return fail(EINVAL);
-  auto pidfd = init_pidfd(id);
-  if (!pidfd) return fail(pidfd.error());
-  return kernel::write_hostname(pidfd->get(), name);
+  return on_current_init(id, [&](InitHandle init) { return kernel::write_hostname(init.pidfd.get(), name); });
 }
 
 Status Containers::write_id_map(ContainerId id, FileKind which, std::string_view text) {
   if (which != FileKind::uid_map && which != FileKind::gid_map) return fail(EINVAL);
-  pid_t init;
-  UniqueFd pidfd;
-  {
-    std::lock_guard lock(mutex_);
-    auto* c = find(id);
-    if (!c) return fail(ENOENT);
-    init = c->init_pid;
-    if (c->init_pidfd) pidfd.reset(::fcntl(c->init_pidfd.get(), F_DUPFD_CLOEXEC, 0));
-  }
-  auto file = open_at(AT_FDCWD, fmt::format("/proc/{}/{}", init, file_name(which)), O_WRONLY);
-  if (!file) return fail(file.error() == ENOENT ? ESRCH : file.error());
-  // Opened while the init lived: the file is the init's, not a successor's.
-  if (pidfd && ::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) != 0) return fail(ESRCH);
-  return write_fd(file->get(), text);
+  return on_current_init(id, [&](InitHandle init) -> Status {
+    auto file = open_at(AT_FDCWD, fmt::format("/proc/{}/{}", init.pid, file_name(which)), O_WRONLY);
+    if (!file) return fail(file.error() == ENOENT ? ESRCH : file.error());
+    // Opened while the init lived: the file is the init's, not a successor's.
+    if (::syscall(SYS_pidfd_send_signal, init.pidfd.get(), 0, nullptr, 0) != 0) return fail(ESRCH);
+    return write_fd(file->get(), text);
+  });
 }
 
 void Containers::resolve_shares() {

@@ -10,6 +10,7 @@ import errno
 import fcntl
 import os
 import secrets
+import subprocess
 import textwrap
 
 import pytest
@@ -610,3 +611,39 @@ def test_mv_of_a_shared_container_keeps_the_share_true(cfs):
         out = run(["nsenter", f"--net={cfs.path('web', 'network')}", "readlink",
                    "/proc/self/ns/net"]).stdout.strip()
         assert out == f"net:[{shared}]"
+
+
+@pytest.mark.parametrize("change", ["namespace change", "rmdir and mkdir"])
+def test_hostname_racing_with_its_init_going_away(cfs, change):
+    """Reads and writes of hostname racing with the init going away: a
+    namespace change (the init is replaced) reaches the new init; a removal
+    gives ENOENT, as for any file of a container that is no more -- never
+    ESRCH. (Found by the stress script.)"""
+    cfs.mkdir("web")
+    host = cfs.path("web", "hostname")
+    loop = ('end=$(($(date +%s) + 3)); n=0; '
+            'while [ $(date +%s) -lt $end ]; do '
+            '  cat "$1" >/dev/null 2>>"$2"; echo web 2>>"$2" >"$1"; n=$((n + 1)); '
+            'done; echo "$n"')
+    errs = [os.path.join(cfs.tmp, f"hostname-err-{i}") for i in range(4)]
+    readers = [subprocess.Popen(["bash", "-c", loop, "bash", host, e], stdout=subprocess.PIPE,
+                                text=True) for e in errs]
+    for r in readers:
+        cfs.procs.append(r)
+    ipc = cfs.path("web", "ipc")
+    changes = 0
+    while any(r.poll() is None for r in readers):
+        if change == "namespace change":
+            os.unlink(ipc)
+            os.close(os.open(ipc, os.O_CREAT | os.O_WRONLY, 0o644))
+        else:
+            os.rmdir(cfs.path("web"))
+            os.mkdir(cfs.path("web"))
+        changes += 1
+    counts = [int(r.communicate(timeout=10)[0]) for r in readers]
+    said = "".join(open(e).read() for e in errs).splitlines()
+    wrong = [ln for ln in said if "No such file or directory" not in ln]
+    assert not wrong, wrong[:5]
+    if change == "namespace change":
+        assert not said, said[:5]
+    assert changes > 10 and all(n > 10 for n in counts), (changes, counts)

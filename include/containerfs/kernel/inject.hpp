@@ -42,9 +42,9 @@
 // and logged; the moved threads stay moved.
 //
 // The daemon does not trace from its own process: its injector process
-// (injector_process.hpp) runs a ProcessInjection per move on a thread of its
-// own, exactly as the Injector below does, so that the daemon's death never
-// cuts an injection short. The Injector is the in-process form of the same
+// (injector_process.hpp) runs a ProcessInjection per move on a worker thread
+// of its own, as the Injector below does on its tracer threads, so that the
+// daemon's death never cuts an injection short. The Injector is the in-process form of the same
 // engine, for a program that traces from its own process (and the tests).
 //
 // Two-phase protocol, for the FUSE write of a pid to a tasks file — the

@@ -224,8 +224,17 @@ class Containers {
   // (state/origins.hpp) so that a restarted daemon knows them too.
   std::unordered_map<pid_t, std::pair<unsigned long long, std::string>> origins_;
   void save_origins_locked();
-  // A pidfd of the container's init (of the daemon for the host).
-  Result<UniqueFd> init_pidfd(ContainerId id) const;
+  // The container's init as it is now, pinned by a pidfd (the daemon for
+  // the host).
+  struct InitHandle {
+    pid_t pid = 0;
+    UniqueFd pidfd;
+  };
+  Result<InitHandle> current_init(ContainerId id) const;
+  // op(InitHandle) on the current init, again on the next one if the init
+  // was replaced meanwhile (ESRCH).
+  template <typename Op>
+  auto on_current_init(ContainerId id, Op op) const -> decltype(op(std::declval<InitHandle>()));
   void load_origins_locked();
   std::unique_ptr<kernel::Reaper> reaper_;
 };

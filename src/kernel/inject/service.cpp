@@ -1,5 +1,6 @@
 // The injector process's side (injector_process.hpp): a job per move, each
-// on its own thread, carried through or undone whatever the daemon does.
+// run by one worker thread (its tracer) from a small pool, carried through
+// or undone whatever the daemon does.
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
