@@ -310,7 +310,9 @@ def test_a_malformed_origins_record_is_ignored(cfs, procs):
     os.setxattr(cfs.cgroup, "trusted.containerfs.origins", b"garbage\n\xff")
     run(["fusermount3", "-uz", cfs.mnt])
     cfs.start()
-    assert "ignoring a malformed trusted.containerfs.origins" in cfs.log()
+    # (Logged while the tree is loaded, which may end after the mount shows.)
+    wait_until(lambda: "ignoring a malformed trusted.containerfs.origins" in cfs.log(), 5,
+               what="the malformed record to be logged")
     p = procs.sleep()
     assert shell_echo(p.pid, cfs.path("web", "tasks")).returncode == 0
     assert_moved(cfs, "web", p.pid)
