@@ -48,6 +48,16 @@ def assert_moved(cfs, container, pid, names=ALL6):
     assert st["TracerPid"] == "0", f"{pid} left traced by {st['TracerPid']}"
 
 
+def assert_refused(cfs, container, pid, want):
+    """Writing pid to the container's tasks fails with errno `want`, and
+    the process and the container are exactly as they were."""
+    before = process_view(pid)
+    err = write_errno(cfs.path(container, "tasks"), str(pid))
+    assert err == want, errname(err)
+    assert_untouched(pid, before)
+    assert task_pids(cfs, container) == []
+
+
 def wait_sleeping(pid, timeout=5):
     wait_until(lambda: (helpers.proc_status(pid) or {}).get("State", "").startswith("S")
                and helpers.cmdline(pid).split()[:1] in (["sleep"], ["/usr/bin/sleep"],
@@ -421,11 +431,7 @@ def test_multithreaded_into_own_mount_namespace_is_einval(cfs, procs):
     cfs.mkdir("web")
     assert os.path.lexists(cfs.path("web", "mount"))
     p = procs.threads(3)
-    before = process_view(p.pid)
-    err = write_errno(cfs.path("web", "tasks"), str(p.pid))
-    assert err == errno.EINVAL, errname(err)
-    assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == []
+    assert_refused(cfs, "web", p.pid, errno.EINVAL)
 
 
 @pytest.mark.namespaces(LIGHT)
@@ -433,11 +439,7 @@ def test_multithreaded_into_own_user_namespace_is_einval(cfs, procs):
     cfs.mkdir("web")
     run(["touch", cfs.path("web", "user")])
     p = procs.threads(3)
-    before = process_view(p.pid)
-    err = write_errno(cfs.path("web", "tasks"), str(p.pid))
-    assert err == errno.EINVAL, errname(err)
-    assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == []
+    assert_refused(cfs, "web", p.pid, errno.EINVAL)
     # A single-threaded one can.
     s = procs.sleep()
     assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
@@ -449,11 +451,7 @@ def test_non_root_process_into_root_namespaces_is_eperm(cfs, procs):
     p = procs.sleep(prefix=NOBODY)
     wait_until(lambda: helpers.proc_status(p.pid)["Uid"].split()[0] == "1000"
                and helpers.cmdline(p.pid).startswith("sleep"), 5, what="setpriv to exec")
-    before = process_view(p.pid)
-    err = write_errno(cfs.path("web", "tasks"), str(p.pid))
-    assert err == errno.EPERM, errname(err)
-    assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == []
+    assert_refused(cfs, "web", p.pid, errno.EPERM)
 
 
 def test_writer_who_may_not_move_the_process_is_eacces(cfs_factory, procs):
@@ -773,11 +771,7 @@ def test_process_in_its_own_user_namespace_is_eperm(cfs, procs):
     cfs.mkdir("web")
     p = procs.popen(["unshare", "--user", "--map-root-user", "sleep", "100"])
     wait_until(lambda: helpers.cmdline(p.pid).startswith("sleep"), 5, what="unshare to exec")
-    before = process_view(p.pid)
-    err = write_errno(cfs.path("web", "tasks"), str(p.pid))
-    assert err == errno.EPERM, errname(err)
-    assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == []
+    assert_refused(cfs, "web", p.pid, errno.EPERM)
 
 
 def test_home_from_an_own_user_namespace_is_eperm(cfs, procs):
