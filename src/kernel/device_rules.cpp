@@ -1,0 +1,254 @@
+#include "containerfs/kernel/device_rules.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace containerfs::kernel {
+
+namespace {
+
+// One line of a write: `a`/`-a` (no pattern) or `[-]T MAJ:MIN ACCESS`.
+struct DeviceLine {
+  bool allow = true;
+  std::optional<DeviceException> pattern;  // nullopt: every device (`a`)
+};
+
+std::vector<std::string_view> words(std::string_view line) {
+  std::vector<std::string_view> out;
+  for (size_t pos = 0; pos < line.size();) {
+    pos = line.find_first_not_of(" \t", pos);
+    if (pos == std::string_view::npos) break;
+    auto end = std::min(line.find_first_of(" \t", pos), line.size());
+    out.push_back(line.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+// A decimal u32 (digits only) or `*` (nullopt); EINVAL otherwise.
+Result<std::optional<std::uint32_t>> device_number(std::string_view s) {
+  if (s == "*") return std::optional<std::uint32_t>{};
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return fail(EINVAL);
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) return fail(EINVAL);
+  return std::optional<std::uint32_t>{value};
+}
+
+// `rwm` in any order, each letter at most once, at least one.
+Result<std::uint8_t> access_bits(std::string_view s) {
+  if (s.empty()) return fail(EINVAL);
+  std::uint8_t bits = 0;
+  for (char c : s) {
+    std::uint8_t bit = c == 'r' ? kDeviceRead : c == 'w' ? kDeviceWrite : c == 'm' ? kDeviceMknod : 0;
+    if (bit == 0 || (bits & bit)) return fail(EINVAL);
+    bits |= bit;
+  }
+  return bits;
+}
+
+std::string access_text(std::uint8_t bits) {
+  std::string out;
+  if (bits & kDeviceRead) out += 'r';
+  if (bits & kDeviceWrite) out += 'w';
+  if (bits & kDeviceMknod) out += 'm';
+  return out;
+}
+
+// nullopt for a blank line.
+Result<std::optional<DeviceLine>> parse_line(std::string_view line) {
+  auto w = words(line);
+  if (w.empty()) return std::optional<DeviceLine>{};
+  if (w.size() != 1 && w.size() != 3) return fail(EINVAL);
+  DeviceLine out;
+  std::string_view type = w[0];
+  if (type.starts_with('-')) {
+    out.allow = false;
+    type.remove_prefix(1);
+  }
+  if (type.size() != 1) return fail(EINVAL);
+  if (type == "a") {
+    // Every device: `a` alone or spelled out in full, nothing narrower.
+    if (w.size() == 3) {
+      auto bits = access_bits(w[2]);
+      if (w[1] != "*:*" || !bits || *bits != kDeviceAllAccess) return fail(EINVAL);
+    }
+    return std::optional<DeviceLine>{out};
+  }
+  if (w.size() != 3) return fail(EINVAL);
+  DeviceException ex;
+  if (type == "b") ex.type = DeviceType::block;
+  else if (type == "c") ex.type = DeviceType::character;
+  else return fail(EINVAL);
+  auto colon = w[1].find(':');
+  if (colon == std::string_view::npos) return fail(EINVAL);
+  auto major = device_number(w[1].substr(0, colon));
+  auto minor = device_number(w[1].substr(colon + 1));
+  auto bits = access_bits(w[2]);
+  if (!major || !minor || !bits) return fail(EINVAL);
+  ex.major = *major;
+  ex.minor = *minor;
+  ex.access = *bits;
+  out.pattern = ex;
+  return std::optional<DeviceLine>{out};
+}
+
+// Listing order: block before character, then major, then minor, numbers
+// ascending before `*`.
+auto order_key(const DeviceException& e) {
+  return std::make_tuple(e.type, !e.major, e.major.value_or(0), !e.minor, e.minor.value_or(0));
+}
+
+// `values` sorted, without repeats, plus the smallest value not among them.
+std::vector<std::uint32_t> with_an_unused_value(std::vector<std::uint32_t> values) {
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  std::uint32_t unused = 0;
+  for (auto v : values) {
+    if (v != unused) break;
+    ++unused;
+  }
+  values.push_back(unused);
+  return values;
+}
+
+using ExceptionSets = std::initializer_list<const std::vector<DeviceException>*>;
+
+// Calls visit(type, major, minor) for devices that stand for every device
+// in `region` (all devices when nullopt) as far as the exception sets can
+// tell them apart, until visit returns false; returns false then.
+// Exact: for a type and major, what applies to a minor depends only on
+// which minors of the exceptions that apply to that major it equals, so
+// those minors plus one none of them names cover every case; the same
+// holds for majors. A number the region fixes is the only one visited.
+template <typename Visit>
+bool every_representative_device(ExceptionSets sets, const std::optional<DeviceException>& region, Visit visit) {
+  for (DeviceType type : {DeviceType::block, DeviceType::character}) {
+    if (region && region->type != type) continue;
+    std::vector<std::uint32_t> majors;
+    if (region && region->major) {
+      majors = {*region->major};
+    } else {
+      for (const auto* set : sets)
+        for (const auto& e : *set)
+          if (e.type == type && e.major) majors.push_back(*e.major);
+      majors = with_an_unused_value(std::move(majors));
+    }
+    for (auto major : majors) {
+      std::vector<std::uint32_t> minors;
+      if (region && region->minor) {
+        minors = {*region->minor};
+      } else {
+        for (const auto* set : sets)
+          for (const auto& e : *set)
+            if (e.type == type && (!e.major || *e.major == major) && e.minor) minors.push_back(*e.minor);
+        minors = with_an_unused_value(std::move(minors));
+      }
+      for (auto minor : minors)
+        if (!visit(type, major, minor)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+DeviceRules DeviceRules::allow_all() {
+  DeviceRules r;
+  r.default_allow_ = true;
+  return r;
+}
+
+DeviceRules DeviceRules::deny_all() { return DeviceRules(); }
+
+DeviceRules DeviceRules::own_dev() {
+  DeviceRules r;
+  const std::pair<std::uint32_t, std::optional<std::uint32_t>> devices[] = {
+      {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9},  // null zero full random urandom
+      {5, 0}, {5, 1}, {5, 2},                  // tty console ptmx
+      {136, std::nullopt},                     // pts
+  };
+  for (auto [major, minor] : devices)
+    r.exceptions_.push_back({DeviceType::character, major, minor, kDeviceAllAccess});
+  return r;
+}
+
+Result<DeviceRules> DeviceRules::parse(std::string_view listing) { return deny_all().apply(listing); }
+
+Result<DeviceRules> DeviceRules::apply(std::string_view lines) const {
+  DeviceRules out = *this;
+  while (!lines.empty()) {
+    auto nl = lines.find('\n');
+    auto line = lines.substr(0, nl);
+    lines = nl == std::string_view::npos ? std::string_view{} : lines.substr(nl + 1);
+    auto parsed = parse_line(line);
+    if (!parsed) return fail(parsed.error());
+    if (!*parsed) continue;
+    const DeviceLine& edit = **parsed;
+    if (!edit.pattern) {
+      out.default_allow_ = edit.allow;
+      out.exceptions_.clear();
+      continue;
+    }
+    const DeviceException& x = *edit.pattern;
+    auto& list = out.exceptions_;
+    auto same = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.same_devices(x); });
+    // An exception records what differs from the default: allowing in
+    // deny-all mode (or denying in allow-all mode) adds to it.
+    if (edit.allow != out.default_allow_) {
+      if (same != list.end()) {
+        same->access |= x.access;
+      } else {
+        if (list.size() >= kMaxDeviceExceptions) return fail(ENOSPC);
+        auto at = std::upper_bound(list.begin(), list.end(), x,
+                                   [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
+        list.insert(at, x);
+      }
+    } else if (same != list.end()) {
+      same->access &= static_cast<std::uint8_t>(~x.access);
+      if (same->access == 0) list.erase(same);
+    }
+    const bool done = every_representative_device({&list}, x, [&](DeviceType t, std::uint32_t maj, std::uint32_t min) {
+      const auto bits = out.allowed(t, maj, min) & x.access;
+      return edit.allow ? bits == x.access : bits == 0;
+    });
+    if (!done) return fail(EINVAL);
+  }
+  return out;
+}
+
+std::string DeviceRules::format() const {
+  std::string out;
+  if (default_allow_) out += "a *:* rwm\n";
+  for (const auto& e : exceptions_) {
+    out += fmt::format("{}{} {}:{} {}\n", default_allow_ ? "-" : "", e.type == DeviceType::block ? 'b' : 'c',
+                       e.major ? fmt::to_string(*e.major) : "*", e.minor ? fmt::to_string(*e.minor) : "*",
+                       access_text(e.access));
+  }
+  return out;
+}
+
+std::uint8_t DeviceRules::allowed(DeviceType type, std::uint32_t major, std::uint32_t minor) const {
+  std::uint8_t bits = 0;
+  for (const auto& e : exceptions_)
+    if (e.applies_to(type, major, minor)) bits |= e.access;
+  return default_allow_ ? static_cast<std::uint8_t>(kDeviceAllAccess & ~bits) : bits;
+}
+
+bool DeviceRules::allows(DeviceType type, std::uint32_t major, std::uint32_t minor, std::uint8_t access) const {
+  const auto bits = allowed(type, major, minor);
+  return access == 0 ? bits != 0 : (access & ~bits) == 0;
+}
+
+bool DeviceRules::within(const DeviceRules& parent) const {
+  return every_representative_device({&exceptions_, &parent.exceptions_}, std::nullopt,
+                                     [&](DeviceType t, std::uint32_t maj, std::uint32_t min) {
+                                       return (allowed(t, maj, min) & ~parent.allowed(t, maj, min)) == 0;
+                                     });
+}
+
+}  // namespace containerfs::kernel
