@@ -239,9 +239,10 @@ Status remove_device_filter(int cgroup_fd) {
 Result<std::optional<std::uint32_t>> attached_device_filter(int cgroup_fd) {
   auto ours = own_programs(cgroup_fd);
   if (!ours) return fail(ours.error());
-  // (Built in place: GCC 12 warns, wrongly, about a converted empty optional.)
-  if (ours->empty()) return Result<std::optional<std::uint32_t>>(std::in_place, std::nullopt);
-  return std::optional<std::uint32_t>{ours->front().id};
+  // Built in place: GCC 12 warns, wrongly, about a converted empty optional.
+  using Found = Result<std::optional<std::uint32_t>>;
+  if (ours->empty()) return Found(std::in_place);
+  return Found(std::in_place, ours->front().id);
 }
 
 }  // namespace containerfs::kernel

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <initializer_list>
+#include <span>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -17,6 +18,11 @@ struct DeviceLine {
   std::optional<DeviceException> pattern;  // nullopt: every device (`a`)
 };
 
+// Results holding an optional are built in place: libc++ 16 (the fuzz
+// build) turns a converted optional into an error.
+using MaybeNumber = Result<std::optional<std::uint32_t>>;
+using MaybeLine = Result<std::optional<DeviceLine>>;
+
 std::vector<std::string_view> words(std::string_view line) {
   std::vector<std::string_view> out;
   for (size_t pos = 0; pos < line.size();) {
@@ -30,13 +36,13 @@ std::vector<std::string_view> words(std::string_view line) {
 }
 
 // A decimal u32 (digits only) or `*` (nullopt); EINVAL otherwise.
-Result<std::optional<std::uint32_t>> device_number(std::string_view s) {
-  if (s == "*") return std::optional<std::uint32_t>{};
+MaybeNumber device_number(std::string_view s) {
+  if (s == "*") return MaybeNumber(std::in_place);
   if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return fail(EINVAL);
   std::uint32_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || end != s.data() + s.size()) return fail(EINVAL);
-  return std::optional<std::uint32_t>{value};
+  return MaybeNumber(std::in_place, value);
 }
 
 // `rwm` in any order, each letter at most once, at least one.
@@ -60,9 +66,9 @@ std::string access_text(std::uint8_t bits) {
 }
 
 // nullopt for a blank line.
-Result<std::optional<DeviceLine>> parse_line(std::string_view line) {
+MaybeLine parse_line(std::string_view line) {
   auto w = words(line);
-  if (w.empty()) return std::optional<DeviceLine>{};
+  if (w.empty()) return MaybeLine(std::in_place);
   if (w.size() != 1 && w.size() != 3) return fail(EINVAL);
   DeviceLine out;
   std::string_view type = w[0];
@@ -77,7 +83,7 @@ Result<std::optional<DeviceLine>> parse_line(std::string_view line) {
       auto bits = access_bits(w[2]);
       if (w[1] != "*:*" || !bits || *bits != kDeviceAllAccess) return fail(EINVAL);
     }
-    return std::optional<DeviceLine>{out};
+    return MaybeLine(std::in_place, out);
   }
   if (w.size() != 3) return fail(EINVAL);
   DeviceException ex;
@@ -94,7 +100,7 @@ Result<std::optional<DeviceLine>> parse_line(std::string_view line) {
   ex.minor = *minor;
   ex.access = *bits;
   out.pattern = ex;
-  return std::optional<DeviceLine>{out};
+  return MaybeLine(std::in_place, out);
 }
 
 // Listing order: block before character, then major, then minor, numbers
@@ -116,17 +122,48 @@ std::vector<std::uint32_t> with_an_unused_value(std::vector<std::uint32_t> value
   return values;
 }
 
-using ExceptionSets = std::initializer_list<const std::vector<DeviceException>*>;
+// What one rule set says about the devices of one type and major: the
+// bits of the exceptions that apply to every minor, and of those that
+// apply to one minor, sorted by it.
+class MajorView {
+ public:
+  MajorView(const DeviceRules& rules, DeviceType type, std::uint32_t major) : default_allow_(rules.default_allow()) {
+    for (const auto& e : rules.exceptions()) {
+      if (e.type != type || (e.major && *e.major != major)) continue;
+      if (e.minor) by_minor_.emplace_back(*e.minor, e.access);
+      else every_minor_ |= e.access;
+    }
+    std::sort(by_minor_.begin(), by_minor_.end());
+  }
 
-// Calls visit(type, major, minor) for devices that stand for every device
-// in `region` (all devices when nullopt) as far as the exception sets can
-// tell them apart, until visit returns false; returns false then.
+  std::uint8_t allowed(std::uint32_t minor) const {
+    std::uint8_t bits = every_minor_;
+    auto it = std::lower_bound(by_minor_.begin(), by_minor_.end(), std::make_pair(minor, std::uint8_t{0}));
+    for (; it != by_minor_.end() && it->first == minor; ++it) bits |= it->second;
+    return default_allow_ ? static_cast<std::uint8_t>(kDeviceAllAccess & ~bits) : bits;
+  }
+
+  void add_minors(std::vector<std::uint32_t>& out) const {
+    for (const auto& entry : by_minor_) out.push_back(entry.first);
+  }
+
+ private:
+  bool default_allow_;
+  std::uint8_t every_minor_ = 0;
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> by_minor_;
+};
+
+// Calls visit(allowed) for devices that stand for every device in
+// `region` (all devices when nullopt) as far as the rule sets can tell
+// them apart, `allowed` holding the bits each set allows there, until
+// visit returns false; returns false then.
 // Exact: for a type and major, what applies to a minor depends only on
 // which minors of the exceptions that apply to that major it equals, so
 // those minors plus one none of them names cover every case; the same
 // holds for majors. A number the region fixes is the only one visited.
 template <typename Visit>
-bool every_representative_device(ExceptionSets sets, const std::optional<DeviceException>& region, Visit visit) {
+bool every_representative_device(std::initializer_list<const DeviceRules*> sets,
+                                 const std::optional<DeviceException>& region, Visit visit) {
   for (DeviceType type : {DeviceType::block, DeviceType::character}) {
     if (region && region->type != type) continue;
     std::vector<std::uint32_t> majors;
@@ -134,22 +171,25 @@ bool every_representative_device(ExceptionSets sets, const std::optional<DeviceE
       majors = {*region->major};
     } else {
       for (const auto* set : sets)
-        for (const auto& e : *set)
+        for (const auto& e : set->exceptions())
           if (e.type == type && e.major) majors.push_back(*e.major);
       majors = with_an_unused_value(std::move(majors));
     }
     for (auto major : majors) {
+      std::vector<MajorView> views;
+      for (const auto* set : sets) views.emplace_back(*set, type, major);
       std::vector<std::uint32_t> minors;
       if (region && region->minor) {
         minors = {*region->minor};
       } else {
-        for (const auto* set : sets)
-          for (const auto& e : *set)
-            if (e.type == type && (!e.major || *e.major == major) && e.minor) minors.push_back(*e.minor);
+        for (const auto& view : views) view.add_minors(minors);
         minors = with_an_unused_value(std::move(minors));
       }
-      for (auto minor : minors)
-        if (!visit(type, major, minor)) return false;
+      std::vector<std::uint8_t> allowed(views.size());
+      for (auto minor : minors) {
+        for (size_t i = 0; i < views.size(); ++i) allowed[i] = views[i].allowed(minor);
+        if (!visit(std::span<const std::uint8_t>(allowed))) return false;
+      }
     }
   }
   return true;
@@ -212,8 +252,8 @@ Result<DeviceRules> DeviceRules::apply(std::string_view lines) const {
       same->access &= static_cast<std::uint8_t>(~x.access);
       if (same->access == 0) list.erase(same);
     }
-    const bool done = every_representative_device({&list}, x, [&](DeviceType t, std::uint32_t maj, std::uint32_t min) {
-      const auto bits = out.allowed(t, maj, min) & x.access;
+    const bool done = every_representative_device({&out}, x, [&](std::span<const std::uint8_t> allowed) {
+      const auto bits = allowed[0] & x.access;
       return edit.allow ? bits == x.access : bits == 0;
     });
     if (!done) return fail(EINVAL);
@@ -245,10 +285,9 @@ bool DeviceRules::allows(DeviceType type, std::uint32_t major, std::uint32_t min
 }
 
 bool DeviceRules::within(const DeviceRules& parent) const {
-  return every_representative_device({&exceptions_, &parent.exceptions_}, std::nullopt,
-                                     [&](DeviceType t, std::uint32_t maj, std::uint32_t min) {
-                                       return (allowed(t, maj, min) & ~parent.allowed(t, maj, min)) == 0;
-                                     });
+  return every_representative_device({this, &parent}, std::nullopt, [](std::span<const std::uint8_t> allowed) {
+    return (allowed[0] & ~allowed[1]) == 0;
+  });
 }
 
 }  // namespace containerfs::kernel

@@ -4,6 +4,7 @@
 // ENOSPC, and within(), each checked against a brute-force evaluation.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <map>
 #include <random>
 #include <string>
@@ -218,6 +219,32 @@ TEST_CASE("device rules: at most kMaxDeviceExceptions entries, ENOSPC past it", 
   auto fewer = full->apply("-c 1:0 r\nc 2:0 r");
   REQUIRE(fewer);
   CHECK(fewer->exceptions().size() == kMaxDeviceExceptions);
+}
+
+TEST_CASE("device rules: the largest rule sets are edited and compared quickly", "[devices]") {
+  // Wildcards that cross: every major with every minor is a case of its
+  // own; and a write of many lines that each concern every device.
+  std::string crossing = "-a\nc *:* r\n", other = "-a\n";
+  for (int i = 0; i < 127; ++i) {
+    crossing += "c " + std::to_string(i) + ":* r\nc *:" + std::to_string(i) + " w\n";
+    other += "c " + std::to_string(i + 1) + ":* r\nc *:" + std::to_string(i) + " w\n";
+  }
+  std::string write;
+  for (int i = 0; i < 1000; ++i) write += i % 2 ? "c *:* m\n" : "-c *:* m\n";
+  const auto start = std::chrono::steady_clock::now();
+  auto rules = DeviceRules::parse(crossing);
+  REQUIRE(rules);
+  REQUIRE(rules->exceptions().size() == 255);
+  auto parent = DeviceRules::parse(other);
+  REQUIRE(parent);
+  CHECK(rules->within(*rules));
+  CHECK_FALSE(rules->within(*parent));
+  CHECK(parent->within(*rules));
+  auto edited = rules->apply(write);
+  REQUIRE(edited);
+  CHECK(edited->format() == rules->apply("c *:* m")->format());
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took < std::chrono::seconds(2));
 }
 
 TEST_CASE("device rules: a request for no access bit", "[devices]") {
