@@ -28,6 +28,7 @@
 #include "containerfs/kernel/device_filter.hpp"
 #include "containerfs/kernel/device_program.hpp"
 #include "containerfs/kernel/mountinfo.hpp"
+#include "containerfs/util/fd.hpp"
 #include "random_device_rules.hpp"
 
 using namespace containerfs;
@@ -36,8 +37,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The cgroup2 mount, or nullopt (with a WARN) when the tests cannot run.
-std::optional<std::string> cgroup2_or_skip() {
+// The cgroup2 mount's root cgroup, or nullopt (with a WARN) when the
+// tests cannot run: not root, or no cgroup2 mount.
+std::optional<Cgroup> cgroup2_root_or_skip() {
   if (::geteuid() != 0) {
     WARN("not root: device filter test skipped");
     return std::nullopt;
@@ -48,7 +50,10 @@ std::optional<std::string> cgroup2_or_skip() {
     WARN("no cgroup2 mount: device filter test skipped");
     return std::nullopt;
   }
-  return *mount;
+  auto root = Cgroup::open(*mount);
+  INFO(*mount);
+  REQUIRE(root);
+  return std::move(*root);
 }
 
 // A fresh cgroup below `parent`, removed (after its processes are gone)
@@ -135,16 +140,14 @@ bool read_exact(int fd, void* buffer, size_t size, std::chrono::milliseconds lim
   return true;
 }
 
+// Both ends of a pipe, closed when the test leaves.
 struct Pipe {
-  int fd[2] = {-1, -1};
-  Pipe() { REQUIRE(::pipe2(fd, O_CLOEXEC) == 0); }
-  ~Pipe() {
-    for (int f : fd)
-      if (f >= 0) ::close(f);
-  }
-  void close_end(int i) {
-    ::close(fd[i]);
-    fd[i] = -1;
+  UniqueFd read_end, write_end;
+  Pipe() {
+    int fd[2];
+    REQUIRE(::pipe2(fd, O_CLOEXEC) == 0);
+    read_end.reset(fd[0]);
+    write_end.reset(fd[1]);
   }
 };
 
@@ -171,12 +174,12 @@ void start_in_cgroup(const Cgroup& cgroup, ChildGuard& child, Pipe& report, Body
   child.pid = ::fork();
   if (child.pid == 0) {
     if (::write(procs, "0", 1) != 1) ::_exit(100);
-    body(report.fd[1]);
+    body(report.write_end.get());
     ::_exit(0);
   }
   ::close(procs);
   REQUIRE(child.pid > 0);
-  report.close_end(1);
+  report.write_end.reset();
 }
 
 // Runs the operations in a child moved into the cgroup; 0 or the errno of
@@ -198,7 +201,7 @@ std::vector<int> run_in_cgroup(const Cgroup& cgroup, const std::vector<DeviceOp>
     }
   });
   std::vector<int> errs(ops.size());
-  REQUIRE(read_exact(report.fd[0], errs.data(), errs.size() * sizeof(int), 10000ms));
+  REQUIRE(read_exact(report.read_end.get(), errs.data(), errs.size() * sizeof(int), 10000ms));
   REQUIRE(child.reap(5000ms));
   CHECK(WIFEXITED(*child.status));
   CHECK(WEXITSTATUS(*child.status) == 0);
@@ -239,10 +242,8 @@ bool program_gone(std::uint32_t id) {
 }  // namespace
 
 TEST_CASE("device filter: an attached program refuses what the rules do not allow, with EPERM", "[kernel][devices]") {
-  auto root_path = cgroup2_or_skip();
-  if (!root_path) return;
-  auto root = Cgroup::open(*root_path);
-  REQUIRE(root);
+  auto root = cgroup2_root_or_skip();
+  if (!root) return;
   TestCgroup cg(*root);
   TempDir nodes;
 
@@ -280,10 +281,8 @@ TEST_CASE("device filter: an attached program refuses what the rules do not allo
 }
 
 TEST_CASE("device filter: a replacement takes the old one's place in one step", "[kernel][devices]") {
-  auto root_path = cgroup2_or_skip();
-  if (!root_path) return;
-  auto root = Cgroup::open(*root_path);
-  REQUIRE(root);
+  auto root = cgroup2_root_or_skip();
+  if (!root) return;
   TestCgroup cg(*root);
   // Both allow /dev/null, neither /dev/zero; only the second /dev/full.
   const DeviceRules a = rules_of("c 1:3 rwm\n");
@@ -297,12 +296,12 @@ TEST_CASE("device filter: a replacement takes the old one's place in one step", 
   ChildGuard child;
   Pipe report, stop;
   start_in_cgroup(cg.cgroup(), child, report, [&](int out) {
-    ::close(stop.fd[1]);
+    stop.write_end.reset();
     long counts[3] = {0, 0, 0};  // attempts, /dev/zero opened, /dev/null refused
     const char ready = 'r';
     if (::write(out, &ready, 1) != 1) ::_exit(101);
     for (long i = 0; i < 50'000'000; ++i) {
-      pollfd p{stop.fd[0], POLLIN, 0};
+      pollfd p{stop.read_end.get(), POLLIN, 0};
       if (::poll(&p, 1, 0) != 0) break;
       int fd = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {
@@ -316,9 +315,9 @@ TEST_CASE("device filter: a replacement takes the old one's place in one step", 
     }
     if (::write(out, counts, sizeof counts) != sizeof counts) ::_exit(101);
   });
-  stop.close_end(0);
+  stop.read_end.reset();
   char ready = 0;
-  REQUIRE(read_exact(report.fd[0], &ready, 1, 10000ms));
+  REQUIRE(read_exact(report.read_end.get(), &ready, 1, 10000ms));
 
   std::uint32_t previous = *first;
   std::vector<std::uint32_t> replaced;
@@ -330,9 +329,9 @@ TEST_CASE("device filter: a replacement takes the old one's place in one step", 
     replaced.push_back(previous);
     previous = *id;
   }
-  stop.close_end(1);
+  stop.write_end.reset();
   long counts[3] = {0, 0, 0};
-  REQUIRE(read_exact(report.fd[0], counts, sizeof counts, 10000ms));
+  REQUIRE(read_exact(report.read_end.get(), counts, sizeof counts, 10000ms));
   REQUIRE(child.reap(5000ms));
   CHECK(counts[0] > 100);
   CHECK(counts[1] == 0);
@@ -345,10 +344,8 @@ TEST_CASE("device filter: a replacement takes the old one's place in one step", 
 }
 
 TEST_CASE("device filter: removing it allows everything again and leaves others' programs", "[kernel][devices]") {
-  auto root_path = cgroup2_or_skip();
-  if (!root_path) return;
-  auto root = Cgroup::open(*root_path);
-  REQUIRE(root);
+  auto root = cgroup2_root_or_skip();
+  if (!root) return;
   TestCgroup cg(*root);
 
   // Another program on the same cgroup (someone else's), allowing all.
@@ -387,10 +384,8 @@ TEST_CASE("device filter: removing it allows everything again and leaves others'
 }
 
 TEST_CASE("device filter: a parent cgroup's filter and a child's both apply", "[kernel][devices]") {
-  auto root_path = cgroup2_or_skip();
-  if (!root_path) return;
-  auto root = Cgroup::open(*root_path);
-  REQUIRE(root);
+  auto root = cgroup2_root_or_skip();
+  if (!root) return;
   TestCgroup parent(*root);
   TestCgroup child(parent.cgroup());
   REQUIRE(apply_device_filter(parent.fd(), rules_of("c 1:3 rwm\nc 1:5 rwm\n")));
@@ -405,7 +400,7 @@ TEST_CASE("device filter: a parent cgroup's filter and a child's both apply", "[
 }
 
 TEST_CASE("device filter: the kernel's verifier takes the program of any rule set", "[kernel][devices]") {
-  if (!cgroup2_or_skip()) return;
+  if (!cgroup2_root_or_skip()) return;
   std::mt19937 rng(5150);
   for (int round = 0; round < 40; ++round) {
     const auto rules = test::random_device_rules(rng, round);
@@ -418,8 +413,7 @@ TEST_CASE("device filter: the kernel's verifier takes the program of any rule se
 }
 
 TEST_CASE("device filter: refusals carry the kernel's errno and attach nothing", "[kernel][devices]") {
-  auto root_path = cgroup2_or_skip();
-  if (!root_path) return;
+  if (!cgroup2_root_or_skip()) return;
   const bpf_insn no_r0[] = {{BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
   auto bad = load_device_program(no_r0, kDeviceFilterName);
   REQUIRE_FALSE(bad);
