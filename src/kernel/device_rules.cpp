@@ -228,37 +228,41 @@ Result<DeviceRules> DeviceRules::apply(std::string_view lines) const {
     auto parsed = parse_line(line);
     if (!parsed) return fail(parsed.error());
     if (!*parsed) continue;
-    const DeviceLine& edit = **parsed;
-    if (!edit.pattern) {
-      out.default_allow_ = edit.allow;
-      out.exceptions_.clear();
-      continue;
-    }
-    const DeviceException& x = *edit.pattern;
-    auto& list = out.exceptions_;
-    auto same = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.same_devices(x); });
-    // An exception records what differs from the default: allowing in
-    // deny-all mode (or denying in allow-all mode) adds to it.
-    if (edit.allow != out.default_allow_) {
-      if (same != list.end()) {
-        same->access |= x.access;
-      } else {
-        if (list.size() >= kMaxDeviceExceptions) return fail(ENOSPC);
-        auto at = std::upper_bound(list.begin(), list.end(), x,
-                                   [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
-        list.insert(at, x);
-      }
-    } else if (same != list.end()) {
-      same->access &= static_cast<std::uint8_t>(~x.access);
-      if (same->access == 0) list.erase(same);
-    }
-    const bool done = every_representative_device({&out}, x, [&](std::span<const std::uint8_t> allowed) {
-      const auto bits = allowed[0] & x.access;
-      return edit.allow ? bits == x.access : bits == 0;
-    });
-    if (!done) return fail(EINVAL);
+    if (auto ok = out.edit((*parsed)->allow, (*parsed)->pattern); !ok) return fail(ok.error());
   }
   return out;
+}
+
+Status DeviceRules::edit(bool allow, const std::optional<DeviceException>& pattern) {
+  if (!pattern) {
+    default_allow_ = allow;
+    exceptions_.clear();
+    return {};
+  }
+  const DeviceException& x = *pattern;
+  auto same = std::find_if(exceptions_.begin(), exceptions_.end(), [&](const auto& e) { return e.same_devices(x); });
+  // An exception records what differs from the default: allowing in
+  // deny-all mode (or denying in allow-all mode) adds to it.
+  if (allow != default_allow_) {
+    if (same != exceptions_.end()) {
+      same->access |= x.access;
+    } else {
+      if (exceptions_.size() >= kMaxDeviceExceptions) return fail(ENOSPC);
+      auto at = std::upper_bound(exceptions_.begin(), exceptions_.end(), x,
+                                 [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
+      exceptions_.insert(at, x);
+    }
+  } else if (same != exceptions_.end()) {
+    same->access &= static_cast<std::uint8_t>(~x.access);
+    if (same->access == 0) exceptions_.erase(same);
+  }
+  // The edit must have taken effect on every device the line names.
+  const bool took_effect = every_representative_device({this}, x, [&](std::span<const std::uint8_t> allowed) {
+    const auto bits = allowed[0] & x.access;
+    return allow ? bits == x.access : bits == 0;
+  });
+  if (!took_effect) return fail(EINVAL);
+  return {};
 }
 
 std::string DeviceRules::format() const {

@@ -29,7 +29,9 @@ inline constexpr std::string_view kDeviceFilterName = "cfs_devices";
 // when one of ours is attached already, puts it in that one's place in one
 // step (BPF_F_REPLACE), so the cgroup is never without a filter nor has
 // two of ours (any other of ours found is detached after). Returns the new
-// program's id. Programs of others are left alone.
+// program's id. Programs of others are left alone. Rules that allow
+// everything need no program: remove_device_filter() is their form.
+// `cgroup_fd`: the cgroup v2 directory opened O_RDONLY (EBADF otherwise).
 Result<std::uint32_t> apply_device_filter(int cgroup_fd, const DeviceRules& rules);
 
 // Detaches every program of ours from the cgroup (every device allowed

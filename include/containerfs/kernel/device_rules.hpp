@@ -112,6 +112,10 @@ class DeviceRules {
   bool operator==(const DeviceRules&) const = default;
 
  private:
+  // One line of apply(): `pattern` nullopt for `a`. Leaves the rules
+  // half-edited on failure (apply() works on a copy).
+  Status edit(bool allow, const std::optional<DeviceException>& pattern);
+
   bool default_allow_ = false;
   std::vector<DeviceException> exceptions_;  // in format()'s order, one per pattern
 };
