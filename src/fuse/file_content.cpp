@@ -81,7 +81,8 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
   if (!c) return fail(c.error());
   if (model::is_controller_file(node.kind)) {
     auto name = model::controller_file_name(node.kind);
-    if (auto ok = fs.containers->write_cgroup_file(node.id, name, data); !ok)
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    if (auto ok = fs.containers->write_cgroup_file(node.id, name, data, {ctx->uid, ctx->gid}); !ok)
       return fail(log::refuse(ok.error(), "{} of {}: the kernel refused it", name, c->name));
     return data.size();
   }
@@ -95,7 +96,8 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
     }
     case FileKind::uid_map:
     case FileKind::gid_map: {
-      if (auto ok = fs.containers->write_id_map(node.id, node.kind, data); !ok)
+      const fuse_ctx* ctx = fuse_req_ctx(req);
+      if (auto ok = fs.containers->write_id_map(node.id, node.kind, data, {ctx->uid, ctx->gid}); !ok)
         return fail(log::refuse(ok.error(), "{} of {}: the kernel refused it",
                                 model::file_name(node.kind), c->name));
       return data.size();
@@ -115,7 +117,8 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
     case FileKind::kill: {
       auto on = parse_bool(data);
       if (!on || !*on) return fail(log::refuse(EINVAL, "kill of {}: write 1", c->name));
-      if (auto ok = fs.containers->kill_members(node.id); !ok) return fail(ok.error());
+      const fuse_ctx* ctx = fuse_req_ctx(req);
+      if (auto ok = fs.containers->kill_members(node.id, {ctx->uid, ctx->gid}); !ok) return fail(ok.error());
       return data.size();
     }
     default: return fail(EACCES);

@@ -78,6 +78,11 @@ Result<struct stat> stat_of(Filesystem& fs, Node node) {
   st.st_nlink = node.kind == FileKind::directory ? 2 : 1;
   st.st_uid = c->owner_uid;
   st.st_gid = c->owner_gid;
+  if (model::is_controller_file(node.kind)) {
+    // Limits are set by whoever owns the parent (cgroupfs delegation).
+    st.st_uid = c->limits_uid;
+    st.st_gid = c->limits_gid;
+  }
   st.st_blksize = 4096;
   st.st_atim = st.st_mtim = st.st_ctim = kStarted;
   if (node.kind == FileKind::directory) {

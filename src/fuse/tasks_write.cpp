@@ -35,8 +35,8 @@ Result<std::vector<pid_t>> parse_pid_list(std::string_view text) {
     long long value = -1;
     auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), value);
     if (ec != std::errc() || end != line.data() + line.size()) return fail(EINVAL);
-    // pid_max is at most 2^22 on 64-bit kernels.
-    if (value < 0 || value > (1 << 22)) return fail(EINVAL);
+    // pid_max is at most 2^22 (PID_MAX_LIMIT): pids are below it.
+    if (value < 0 || value >= (1 << 22)) return fail(EINVAL);
     pids.push_back(static_cast<pid_t>(value));
   }
   if (pids.empty()) return fail(EINVAL);
@@ -52,18 +52,14 @@ struct Writer {
   pid_t tid;
   pid_t pid;
   uid_t uid;
+  gid_t gid;
 };
 
-// Whether the writer may move the process: root may move any; others only
-// their own processes.
-Status check_permission(const Writer& writer, pid_t target) {
-  if (writer.uid == 0) return {};
-  auto uids = kernel::status_field(target, "Uid");
-  if (!uids) return fail(uids.error() == ENOENT ? ESRCH : uids.error());
-  uid_t real = 0;
-  std::from_chars(uids->data(), uids->data() + uids->size(), real);
-  if (real != writer.uid) return fail(EACCES);
-  return {};
+// Root may move any process; anyone else what the kernel lets it ptrace
+// (the injector process checks and seizes with the writer's ids: EPERM).
+std::optional<kernel::Requester> requester_of(const Writer& writer) {
+  if (writer.uid == 0) return std::nullopt;
+  return kernel::Requester{writer.uid, writer.gid};
 }
 
 // Phase 1 for one pid: every check, then the move handed to the injector
@@ -98,8 +94,6 @@ Result<Prepared> prepare(Filesystem& fs, model::ContainerId id, const Writer& wr
   if (!pidfd) return fail(log::refuse(errno == EINVAL ? ESRCH : errno, "{}: no process {}", where, pid));
   if (fs.containers->container_of_init(pid))
     return fail(log::refuse(EINVAL, "{}: {} is a container's init", where, pid));
-  if (auto ok = check_permission(writer, pid); !ok)
-    return fail(log::refuse(ok.error(), "{}: uid {} may not move {}", where, writer.uid, pid));
   if (auto maps = fs.containers->ensure_user_maps(id); !maps)
     return fail(log::refuse(maps.error(), "{}: writing the user namespace's maps", where));
   // Until the process is a member, the container's namespaces stay as read.
@@ -109,7 +103,7 @@ Result<Prepared> prepare(Filesystem& fs, model::ContainerId id, const Writer& wr
   if (!move) return fail(log::refuse(move.error(), "{}: no cgroup move for {}", where, pid));
   auto ticket = fs.injector->begin(kernel::MoveRequest{pid, entry->holder(), kAllNamespaces,
                                                        std::move(move->join), std::move(move->undo),
-                                                       std::move(pidfd)});
+                                                       std::move(pidfd), requester_of(writer)});
   if (!ticket)
     return fail(log::refuse(ticket.error(), "{}: cannot move {} in", where, pid));
   return Prepared{std::move(*ticket), std::move(*entry), std::move(move->leaving)};
@@ -127,7 +121,7 @@ Result<size_t> write_tasks(Filesystem& fs, fuse_req_t req, model::ContainerId id
   const fuse_ctx* ctx = fuse_req_ctx(req);
   auto writer_pid = kernel::tgid_of(ctx->pid);
   if (!writer_pid) return fail(writer_pid.error());
-  Writer writer{ctx->pid, *writer_pid, ctx->uid};
+  Writer writer{ctx->pid, *writer_pid, ctx->uid, ctx->gid};
 
   // Pids are numbers in the writer's pid namespace; 0 is the writer itself.
   std::vector<pid_t> host_pids;

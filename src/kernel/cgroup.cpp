@@ -92,6 +92,24 @@ Result<std::vector<pid_t>> Cgroup::procs() const {
   return pids;
 }
 
+Result<std::vector<pid_t>> Cgroup::procs_below() const {
+  auto pids = procs();
+  if (!pids) return fail(pids.error());
+  auto below = children();
+  if (!below) return fail(below.error());
+  for (const auto& name : *below) {
+    auto child = open_child(name);
+    if (!child) {
+      if (child.error() == ENOENT) continue;  // removed meanwhile
+      return fail(child.error());
+    }
+    auto more = child->procs_below();
+    if (!more) return fail(more.error());
+    pids->insert(pids->end(), more->begin(), more->end());
+  }
+  return pids;
+}
+
 Status Cgroup::move_process(pid_t pid) const { return write("cgroup.procs", fmt::format("{}", pid)); }
 
 Status Cgroup::kill_all() const { return write("cgroup.kill", "1"); }
@@ -100,6 +118,12 @@ Result<bool> Cgroup::populated() const {
   auto text = read("cgroup.events");
   if (!text) return fail(text.error());
   return text->find("populated 1") != std::string::npos;
+}
+
+Result<bool> Cgroup::freeze_requested() const {
+  auto text = read("cgroup.freeze");
+  if (!text) return fail(text.error());
+  return text->starts_with("1");
 }
 
 namespace {

@@ -20,6 +20,7 @@
 #include "containerfs/kernel/namespaces.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/util/file_io.hpp"
+#include "containerfs/util/log.hpp"
 
 namespace containerfs::kernel {
 
@@ -45,16 +46,32 @@ struct ChildPlan {
   const char* init_path = nullptr;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
-  int error = 0;  // set by a CLONE_VM child that failed
+  // The only descriptors the child keeps (ascending): it closes every
+  // other one first thing, so that a child that never gets to exec (a
+  // frozen cgroup stops it) holds nothing of the daemon's: not /dev/fuse,
+  // not the flock of its cgroup directory.
+  std::array<int, 16> keep{};
+  int keep_count = 0;
   bool in_leaf = false;  // already moved into the init's leaf
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
 };
 
 [[noreturn]] void child_fail(ChildPlan* plan, int err) {
-  plan->error = err;
-  if (plan->status_sock >= 0) (void)!::send(plan->status_sock, &err, sizeof err, MSG_NOSIGNAL);
+  (void)!::send(plan->status_sock, &err, sizeof err, MSG_NOSIGNAL);
   ::_exit(127);
+}
+
+// Closes every descriptor but plan->keep (raw system calls only: the child
+// may share the daemon's memory).
+void close_all_but_kept(const ChildPlan* plan) {
+  unsigned first = 0;
+  for (int i = 0; i < plan->keep_count; ++i) {
+    auto fd = static_cast<unsigned>(plan->keep[i]);
+    if (fd > first) ::syscall(SYS_close_range, first, fd - 1, 0U);
+    first = fd + 1;
+  }
+  ::syscall(SYS_close_range, first, ~0U, 0U);
 }
 
 // One int of payload and room for one passed fd.
@@ -117,6 +134,43 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
   return pid;
 }
 
+// Every step of a spawn is bounded: a child that stops (a frozen cgroup
+// stops it before it can exec) is killed, never waited for without end.
+constexpr int kSpawnStepMs = 5000;
+
+// The next status message within the bound; ETIMEDOUT past it.
+Result<int> next_status(int sock, UniqueFd* pidfd) {
+  pollfd ready{sock, POLLIN, 0};
+  int n;
+  do {
+    n = ::poll(&ready, 1, kSpawnStepMs);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail_errno();
+  if (n == 0) return fail(ETIMEDOUT);
+  return receive_status(sock, pidfd);
+}
+
+bool has_exited(int pidfd) {
+  pollfd pfd{pidfd, POLLIN, 0};
+  return ::poll(&pfd, 1, 0) > 0;
+}
+
+// SIGKILL (which ends a frozen process too), then a bounded wait for the
+// exit, then the reap (ECHILD is fine: not, or no longer, our child).
+// False if it is still running after the bound.
+bool kill_and_reap(int pidfd) {
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  pollfd pfd{pidfd, POLLIN, 0};
+  if (::poll(&pfd, 1, kSpawnStepMs) <= 0) return false;
+  (void)reap_pidfd(pidfd, false);
+  return true;
+}
+
+void log_abandoned(pid_t pid) {
+  log::error("spawning an init: child {} did not end within {} ms of SIGKILL; left behind", pid,
+             kSpawnStepMs);
+}
+
 [[noreturn]] void become_init(ChildPlan* plan) {
   // After the cgroup namespace was made (rooted at the container's cgroup):
   // the init then lives in its leaf, members see themselves in "/tasks".
@@ -158,6 +212,7 @@ void drop_to_owner(ChildPlan* plan) {
 
 int child_main(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
+  close_all_but_kept(plan);
   // Through the container's cgroup, so that a fresh cgroup namespace is
   // rooted there; once controllers are enabled for its children it takes
   // no process (EBUSY), and the namespace is rooted at the init's leaf.
@@ -250,13 +305,15 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   plan.double_fork = fresh_user || joins_user || nested_pid;
   int clone_flags = CLONE_PIDFD | SIGCHLD;
   if (plan.double_fork) {
-    // No CLONE_VFORK: the wait for the intermediate is bounded below.
     // A user namespace cannot be joined or created by a process sharing
     // its memory; the pid namespace then comes from unshare, and pid 1 is
     // the grandchild.
     plan.unshare_flags = spec.fresh;
   } else {
-    clone_flags |= CLONE_VM | CLONE_VFORK | (spec.fresh & CLONE_NEWPID);
+    // Shares the daemon's memory until it execs (no copy of the daemon);
+    // no CLONE_VFORK, whose wait has no bound: the status socket says when
+    // the exec is done.
+    clone_flags |= CLONE_VM | (spec.fresh & CLONE_NEWPID);
     plan.unshare_flags = spec.fresh & ~CLONE_NEWPID;
   }
   plan.fresh_mount = spec.fresh & CLONE_NEWNS;
@@ -270,14 +327,20 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     plan.time_offsets_len = spec.time_offsets.size();
   }
 
+  // The status socket: an errno if the child (or the grandchild) fails, the
+  // grandchild's pidfd from an intermediate, end of file once every writer
+  // has exec'd or exited.
   UniqueFd status_read, status_write;
-  if (plan.double_fork) {
+  {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno();
     status_read.reset(sv[0]);
     status_write.reset(sv[1]);
     plan.status_sock = sv[1];
   }
+  for (int fd : {plan.cgroup_procs_fd, plan.leaf_procs_fd, plan.status_sock}) plan.keep[plan.keep_count++] = fd;
+  for (int i = 0; i < plan.join_count; ++i) plan.keep[plan.keep_count++] = plan.join_fds[i];
+  std::sort(plan.keep.begin(), plan.keep.begin() + plan.keep_count);
 
   std::string argv0 = "containerfs-init";
   char* argv[] = {argv0.data(), nullptr};
@@ -299,45 +362,56 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   pid_t pid = ::clone(child_main, stack.get() + kStack, clone_flags, &plan, &pidfd);
   if (pid < 0) return fail_errno();
   pid_guard.reset();
-  InitProcess init{pid, UniqueFd(pidfd)};
+  status_write.reset();
+  InitProcess child{pid, UniqueFd(pidfd)};
 
   if (!plan.double_fork) {
-    if (plan.error) {
-      // CLONE_VFORK: the failed child has already exited; reap it here.
-      (void)reap_pidfd(init.pidfd.get(), true);
-      return fail(plan.error);
+    // The child runs on `stack` in the daemon's memory until it execs: it
+    // is waited for (bounded), never abandoned while it might still run.
+    auto status = next_status(status_read.get(), nullptr);
+    if (status && *status < 0 && !has_exited(child.pidfd.get())) return child;  // exec'd
+    int err = !status ? status.error() : *status > 0 ? *status : ECHILD;
+    if (!kill_and_reap(child.pidfd.get())) {
+      (void)stack.release();  // it may still use it: leaked rather than reused
+      log_abandoned(pid);
     }
-    return init;
+    return fail(err);
   }
-  status_write.reset();
-  // Whatever happens next, the intermediate is reaped (killed if it hangs).
-  struct ReapIntermediate {
-    int pidfd;
-    ~ReapIntermediate() {
-      pollfd pfd{pidfd, POLLIN, 0};
-      if (::poll(&pfd, 1, 5000) <= 0) ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-      (void)reap_pidfd(pidfd, true);
-    }
-  } reap_intermediate{init.pidfd.get()};
+
+  // The intermediate is reaped whatever happens (killed first on failure);
+  // so is a grandchild that is not handed out.
   UniqueFd grandchild;
-  pollfd ready{status_read.get(), POLLIN, 0};
-  if (::poll(&ready, 1, 5000) <= 0) return fail(ETIMEDOUT);
-  auto first = receive_status(status_read.get(), &grandchild);
+  bool handed_out = false;
+  struct Cleanup {
+    const UniqueFd& intermediate;
+    const UniqueFd& grandchild;
+    bool& handed_out;
+    ~Cleanup() {
+      if (!handed_out && grandchild) ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
+      if (handed_out) {
+        pollfd pfd{intermediate.get(), POLLIN, 0};
+        if (::poll(&pfd, 1, kSpawnStepMs) > 0) {
+          (void)reap_pidfd(intermediate.get(), true);
+          return;
+        }
+      }
+      if (!kill_and_reap(intermediate.get())) log_abandoned(-1);
+      // Orphaned by the intermediate, a killed grandchild is the daemon's.
+      if (!handed_out && grandchild) (void)kill_and_reap(grandchild.get());
+    }
+  } cleanup{child.pidfd, grandchild, handed_out};
+  auto first = next_status(status_read.get(), &grandchild);
   if (!first) return fail(first.error());
   if (*first > 0) return fail(*first);
   if (*first < 0 || !grandchild) return fail(EIO);
-  // EOF once the grandchild has exec'd; an errno if it failed before.
-  if (::poll(&ready, 1, 5000) <= 0) {
-    ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
-    return fail(ETIMEDOUT);
-  }
-  auto second = receive_status(status_read.get(), nullptr);
-  if (!second || *second > 0) {
-    ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
-    return fail(!second ? second.error() : *second);
-  }
+  // End of file once the grandchild has exec'd; an errno if it failed before.
+  auto second = next_status(status_read.get(), nullptr);
+  if (!second) return fail(second.error());
+  if (*second > 0) return fail(*second);
   auto gpid = pid_of_pidfd(grandchild.get());
   if (!gpid) return fail(gpid.error());
+  if (has_exited(grandchild.get())) return fail(ECHILD);
+  handed_out = true;
   return InitProcess{*gpid, std::move(grandchild)};
 }
 

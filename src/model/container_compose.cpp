@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/kernel/credentials.hpp"
 #include "containerfs/kernel/init_process.hpp"
 #include "containerfs/kernel/mountinfo.hpp"
 #include "containerfs/kernel/process.hpp"
@@ -73,6 +74,9 @@ Status Containers::check_composable(const Container& c, int changing) const {
 
 Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted,
                                 int renew) {
+  std::shared_lock gate(freeze_gate_);
+  if (auto thawed = refuse_if_frozen_locked(c, fmt::format("{}: a new init", c.name)); !thawed)
+    return fail(thawed.error());
   auto* parent = find(c.parent);
   const bool user_changes = !(c.slot(NsKind::user) == next[static_cast<size_t>(NsKind::user)]);
   kernel::InitSpec spec;
@@ -116,6 +120,11 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
     spec.hostname = old ? *old : c.name.substr(0, 64);
   }
   spec.time_offsets = c.time_offsets;
+  if ((spec.fresh & CLONE_NEWUSER) && c.owner_uid != 0) {
+    // A fresh user namespace of a delegated container is its owner's.
+    spec.owner_uid = c.owner_uid;
+    spec.owner_gid = c.owner_gid;
+  }
   if (spec.fresh & CLONE_NEWNS) {
     if (auto text = kernel::read_own_mountinfo())
       spec.detach_mounts = kernel::find_mounts_of_type(*text, "fuse.containerfs");
@@ -204,6 +213,11 @@ Status Containers::link_namespace(ContainerId id, NsKind kind, std::string_view 
                             kernel::ns_file_name(kind)));
   if (source->id != kHostId && source->slot(kind).origin == NsOrigin::inherited)
     return fail(log::refuse(ENOENT, "ln {}: {} has no such file", target, source->name));
+  // A delegated user shares only namespaces of containers it owns: anything
+  // else would pin (and let it enter) namespaces of others.
+  if (caller != 0 && (source->id == kHostId || source->owner_uid != caller))
+    return fail(log::refuse(EPERM, "ln {}: uid {} does not own {}", target, caller,
+                            source->id == kHostId ? std::string("the host") : source->name));
   // No cycles: the source must not (through its own shares) be this one.
   for (auto* s = source; s;) {
     if (s == c) return fail(log::refuse(ELOOP, "ln {}: would share {} with itself", target, c->name));
@@ -265,6 +279,10 @@ Result<int> Containers::add_pending_link(ContainerId id, std::string_view name, 
   }
   if (free_slot < 0) return fail(log::refuse(ENOSPC, "{}: too many stray symlinks", c->name));
   c->pending[free_slot] = Container::PendingLink{std::string(name), std::string(target)};
+  if (auto saved = persist_links_locked(*c); !saved) {
+    c->pending.erase(free_slot);
+    return fail(saved.error());
+  }
   return free_slot;
 }
 
@@ -290,7 +308,24 @@ Status Containers::remove_pending_link(ContainerId id, int slot) {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c || !c->pending.erase(slot)) return fail(ENOENT);
+  if (auto saved = persist_links_locked(*c); !saved)
+    log::error("{}: stray symlinks not saved: errno {}", c->id == kHostId ? "the host" : c->name, saved.error());
   return {};
+}
+
+Status Containers::persist_links_locked(const Container& c) const {
+  if (c.id != kHostId) return persist(c);
+  std::vector<std::pair<std::string, std::string>> links;
+  for (const auto& [slot, link] : c.pending) links.emplace_back(link.name, link.target);
+  return c.cgroup.set_xattr(state::kHostLinksXattr, state::encode_links(links));
+}
+
+void Containers::restore_links_locked(Container& c, const std::vector<std::pair<std::string, std::string>>& links) {
+  int slot = kPendingLinkFirst;
+  for (const auto& [name, target] : links) {
+    if (slot == kPendingLinkFirst + kPendingLinkSlots) break;
+    c.pending[slot++] = Container::PendingLink{name, target};
+  }
 }
 
 Status Containers::commit_pending_link(ContainerId id, int slot, NsKind kind, uid_t caller,
@@ -303,17 +338,31 @@ Status Containers::commit_pending_link(ContainerId id, int slot, NsKind kind, ui
 
 Status Containers::ensure_user_maps(ContainerId id) {
   pid_t init;
+  uid_t owner_uid;
+  gid_t owner_gid;
   {
     std::lock_guard lock(mutex_);
     auto* c = find(id);
     if (!c) return fail(ENOENT);
     if (id == kHostId) return {};
     init = c->init_pid;
+    owner_uid = c->owner_uid;
+    owner_gid = c->owner_gid;
   }
   auto mine = kernel::ns_id_of_path(kernel::ns_proc_path(::getpid(), NsKind::user));
   auto theirs = kernel::ns_id_of_path(kernel::ns_proc_path(init, NsKind::user));
   if (!theirs) return fail(theirs.error());
   if (mine && *mine == *theirs) return {};
+  if (owner_uid != 0) {
+    // A delegated container: only what its owner could write itself.
+    auto text = read_file(fmt::format("/proc/{}/uid_map", init));
+    if (!text) return fail(text.error());
+    if (!text->empty()) return {};
+    if (auto ok = write_owner_maps(init, owner_uid, owner_gid); !ok) return ok;
+    log::info("container {}: no uid_map was written before the first member; its owner {} mapped to 0", id,
+              owner_uid);
+    return {};
+  }
   for (const char* map : {"uid_map", "gid_map"}) {
     auto path = fmt::format("/proc/{}/{}", init, map);
     auto text = read_file(path);
@@ -321,6 +370,20 @@ Status Containers::ensure_user_maps(ContainerId id) {
     if (!text->empty()) continue;
     if (auto ok = write_file_at(AT_FDCWD, path, "0 0 4294967295\n"); !ok) return ok;
     log::info("container {}: no {} was written before the first member; identity map written", id, map);
+  }
+  return {};
+}
+
+Status Containers::write_owner_maps(pid_t init, uid_t uid, gid_t gid) const {
+  auto as = kernel::ActingAs::assume(kernel::UserIds{uid, gid});
+  if (!as) return fail(as.error());
+  // The kernel lets an unprivileged owner write gid_map only once setgroups
+  // is denied (dropping groups could otherwise lift a restriction).
+  const std::pair<const char*, std::string> writes[] = {
+      {"setgroups", "deny\n"}, {"uid_map", fmt::format("0 {} 1\n", uid)}, {"gid_map", fmt::format("0 {} 1\n", gid)}};
+  for (const auto& [file, text] : writes) {
+    if (auto ok = write_file_at(AT_FDCWD, fmt::format("/proc/{}/{}", init, file), text); !ok)
+      return fail(log::refuse(ok.error(), "the user namespace of init {}: writing {} as uid {}", init, file, uid));
   }
   return {};
 }
@@ -373,13 +436,23 @@ Status Containers::set_hostname(ContainerId id, std::string_view name) {
   return on_current_init(id, [&](InitHandle init) { return kernel::write_hostname(init.pidfd.get(), name); });
 }
 
-Status Containers::write_id_map(ContainerId id, FileKind which, std::string_view text) {
+Status Containers::write_id_map(ContainerId id, FileKind which, std::string_view text, Caller caller) {
   if (which != FileKind::uid_map && which != FileKind::gid_map) return fail(EINVAL);
   return on_current_init(id, [&](InitHandle init) -> Status {
-    auto file = open_at(AT_FDCWD, fmt::format("/proc/{}/{}", init.pid, file_name(which)), O_WRONLY);
+    // Opened and written as the caller: the kernel applies its rules for
+    // that writer (file->f_cred and the writer's capabilities).
+    const kernel::UserIds as = caller;
+    Result<UniqueFd> file = fail(EIO);
+    {
+      auto acting = kernel::ActingAs::assume(as);
+      if (!acting) return fail(acting.error());
+      file = open_at(AT_FDCWD, fmt::format("/proc/{}/{}", init.pid, file_name(which)), O_WRONLY);
+    }
     if (!file) return fail(file.error() == ENOENT ? ESRCH : file.error());
     // Opened while the init lived: the file is the init's, not a successor's.
     if (::syscall(SYS_pidfd_send_signal, init.pidfd.get(), 0, nullptr, 0) != 0) return fail(ESRCH);
+    auto acting = kernel::ActingAs::assume(as);
+    if (!acting) return fail(acting.error());
     return write_fd(file->get(), text);
   });
 }

@@ -34,6 +34,9 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   if (parent->children.contains(name)) return fail(EEXIST);
   if (caller.uid != 0 && (parent_id == kHostId || parent->owner_uid != caller.uid))
     return fail(log::refuse(EACCES, "mkdir {}: uid {} was not delegated the parent", name, caller.uid));
+  std::shared_lock gate(freeze_gate_);
+  if (auto thawed = refuse_if_frozen_locked(*parent, fmt::format("mkdir {}", name)); !thawed)
+    return fail(thawed.error());
 
   auto c = std::make_unique<Container>();
   c->id = next_id_++;
@@ -107,11 +110,8 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
     if (spec.fresh & kernel::ns_clone_flag(kind)) c->slot(kind).origin = NsOrigin::own;
   if (caller.uid != 0) {
     // The owner is root inside: its processes entering keep their uid.
-    for (auto [map, id] : {std::pair{"uid_map", caller.uid}, std::pair{"gid_map", caller.gid}}) {
-      auto path = fmt::format("/proc/{}/{}", c->init_pid, map);
-      if (auto ok = write_file_at(AT_FDCWD, path, fmt::format("0 {} 1\n", id)); !ok)
-        return fail(log::refuse(ok.error(), "mkdir {}: writing {}", name, map));
-    }
+    if (auto ok = write_owner_maps(c->init_pid, caller.uid, caller.gid); !ok)
+      return fail(log::refuse(ok.error(), "mkdir {}: the owner's id maps", name));
   }
 
   // Controllers for what lies below, now that the init has passed through

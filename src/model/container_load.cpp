@@ -27,7 +27,12 @@ Status Containers::load() {
   // unified hosts: memory, cpu, pids, io, ...). It holds no process itself.
   if (auto enabled = find(kHostId)->cgroup.enable_controllers(); !enabled)
     log::info("not every controller could be enabled for containers: errno {}", enabled.error());
-  auto loaded = load_children(*find(kHostId));
+  auto& host = *find(kHostId);
+  if (auto text = host.cgroup.get_xattr(state::kHostLinksXattr)) {
+    if (auto links = state::decode_links(*text)) restore_links_locked(host, *links);
+    else log::warn("ignoring a malformed {} on {}", state::kHostLinksXattr, host.cgroup.path());
+  }
+  auto loaded = load_children(host);
   resolve_shares();
   load_origins_locked();
   return loaded;
@@ -105,6 +110,7 @@ Status Containers::load_children(Container& parent) {
     c->owner_uid = record->owner_uid;
     c->owner_gid = record->owner_gid;
     c->time_offsets = record->time_offsets;
+    restore_links_locked(*c, record->links);
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c->init_pid, 0));
     if (pidfd >= 0) {
       c->init_pidfd.reset(pidfd);

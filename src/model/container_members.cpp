@@ -40,13 +40,16 @@ Status Containers::set_owner(ContainerId id, uid_t uid, gid_t gid, Caller caller
   return {};
 }
 
-Status Containers::kill_members(ContainerId id) const {
+Status Containers::kill_members(ContainerId id, Caller caller) const {
   std::unique_lock lock(mutex_);
   auto* c = find(id);
   if (!c || id == kHostId) return fail(ENOENT);
   auto members = c->members.open_child(".");
+  std::string name = c->name;
   lock.unlock();
   if (!members) return fail(members.error());
+  if (!caller.is_root())
+    if (auto may = check_may_kill_all(*members, caller, fmt::format("kill of {}", name)); !may) return may;
   if (auto ok = members->kill_all(); !ok) return ok;
   return members->wait_empty(config_.teardown_timeout);
 }
@@ -58,8 +61,28 @@ Status Containers::set_frozen(ContainerId id, bool frozen) const {
   auto cgroup = find(c->parent)->cgroup.open_child(c->cgroup_name);
   lock.unlock();
   if (!cgroup) return fail(cgroup.error());
-  if (auto ok = cgroup->write("cgroup.freeze", frozen ? "1" : "0"); !ok) return ok;
+  {
+    // Not while a process is being started inside (bounded): it would
+    // stop before its exec.
+    std::unique_lock gate(freeze_gate_);
+    if (auto ok = cgroup->write("cgroup.freeze", frozen ? "1" : "0"); !ok) return ok;
+  }
   return cgroup->wait_frozen(frozen, config_.teardown_timeout);
+}
+
+Status Containers::refuse_if_frozen_locked(const Container& c, std::string_view what) const {
+  for (auto* p = &c;; p = find(p->parent)) {
+    auto frozen = p->cgroup.freeze_requested();
+    if (!frozen) return fail(log::refuse(frozen.error(), "{}: cgroup.freeze of {} unreadable", what,
+                                         p->cgroup.path()));
+    if (*frozen) {
+      if (p == &c && c.id != kHostId)
+        return fail(log::refuse(EBUSY, "{}: container {} is frozen (echo 0 > freeze to thaw it)", what, c.name));
+      return fail(log::refuse(EBUSY, "{}: {} is frozen (thaw it first)", what,
+                              p->id == kHostId ? p->cgroup.path() : "container " + p->name));
+    }
+    if (p->id == kHostId) return {};
+  }
 }
 
 Result<Containers::CgroupMove> Containers::plan_cgroup_move(ContainerId id, pid_t pid) const {
@@ -76,6 +99,13 @@ Result<Containers::CgroupMove> Containers::plan_cgroup_move(ContainerId id, pid_
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
+  // A frozen process cannot run the injected calls, nor can one that
+  // becomes frozen by joining a frozen container.
+  auto what = fmt::format("moving {}", pid);
+  if (auto* from = find(container_of_cgroup_locked(*before)); from && from->id != kHostId)
+    if (auto thawed = refuse_if_frozen_locked(*from, what); !thawed) return fail(thawed.error());
+  if (id != kHostId)
+    if (auto thawed = refuse_if_frozen_locked(*c, what); !thawed) return fail(thawed.error());
   CgroupMove move;
   move.leaving = *before;
   if (id == kHostId) {

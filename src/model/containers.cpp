@@ -44,7 +44,12 @@ Result<ContainerView> Containers::get(ContainerId id) const {
   auto* c = find(id);
   if (!c) return fail(ENOENT);
   ContainerView view{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing, {},
-                     c->owner_uid, c->owner_gid};
+                     c->owner_uid, c->owner_gid, 0, 0};
+  if (id != kHostId) {
+    const auto* parent = find(c->parent);
+    view.limits_uid = parent->owner_uid;
+    view.limits_gid = parent->owner_gid;
+  }
   for (auto& [slot, link] : c->pending) view.pending.emplace_back(slot, link.name);
   return view;
 }
@@ -88,12 +93,16 @@ Result<std::string> Containers::cgroup_path_of(const Container& c) const {
 Result<ContainerId> Containers::container_of_process(pid_t pid) const {
   auto cg = kernel::cgroup_of_process(pid);
   if (!cg) return fail(cg.error());
-  std::string_view rest = *cg;
+  std::lock_guard lock(mutex_);
+  return container_of_cgroup_locked(*cg);
+}
+
+ContainerId Containers::container_of_cgroup_locked(std::string_view cgroup) const {
+  std::string_view rest = cgroup;
   const std::string& root = config_.root_cgroup_path;
   if (!rest.starts_with(root) || (rest.size() > root.size() && rest[root.size()] != '/'))
     return kHostId;
   rest.remove_prefix(root.size());
-  std::lock_guard lock(mutex_);
   ContainerId found = kHostId;
   // The deepest "c<id>" component that is one of ours.
   while (!rest.empty()) {
@@ -168,11 +177,10 @@ Result<std::string> Containers::ns_link(ContainerId id, kernel::NsKind kind) con
     case NsOrigin::inherited: return fail(ENOENT);
     case NsOrigin::own: return kernel::ns_proc_path(c->init_pid, kind);
     case NsOrigin::adopted:
-      // A namespace adopted through /proc (/proc/self/ns/net, /proc/PID/...)
-      // is reached through the init that holds it now: the path as written
-      // would show each reader its own, or nothing once PID is gone.
-      if (slot.link.starts_with("/proc/")) return kernel::ns_proc_path(c->init_pid, kind);
-      return slot.link;
+      // Reached through the init that holds it: the path as written may be
+      // swapped for another namespace (a bind mount replaced, a /proc/PID
+      // reused) or mean each reader's own (/proc/self).
+      return kernel::ns_proc_path(c->init_pid, kind);
     case NsOrigin::shared: return slot.link;
   }
   return fail(ENOENT);
@@ -268,11 +276,14 @@ Result<std::pair<int, int>> Containers::events_fds(ContainerId id) const {
   return std::make_pair(c->cgroup.fd(), c->members.fd());
 }
 
-Status Containers::write_cgroup_file(ContainerId id, const std::string& file,
-                                     std::string_view text) const {
+Status Containers::write_cgroup_file(ContainerId id, const std::string& file, std::string_view text,
+                                     Caller caller) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
+  if (!caller.is_root() && (id == kHostId || find(c->parent)->owner_uid != caller.uid))
+    return fail(log::refuse(EPERM, "{} of {}: uid {} may not change the limits of what was delegated to it",
+                            file, c->name, caller.uid));
   return c->cgroup.write(file, text);
 }
 

@@ -24,8 +24,11 @@ bool is_reserved_name(std::string_view name) {
 
 int check_container_name(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return EINVAL;
-  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos)
-    return EINVAL;
+  if (name.find('/') != std::string_view::npos) return EINVAL;
+  // No control characters (NUL, newline, escape...): the name is the
+  // container's hostname, a line in logs and in `ls` output.
+  for (unsigned char ch : name)
+    if (ch < 0x20 || ch == 0x7f) return EINVAL;
   if (name.size() > kNameMax) return ENAMETOOLONG;
   if (is_reserved_name(name)) return EEXIST;
   return 0;

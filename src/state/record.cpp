@@ -91,7 +91,42 @@ std::string encode_record(const ContainerRecord& r) {
     if (!slot.link.empty()) out += fmt::format(" {}", escape(slot.link));
     out += '\n';
   }
+  out += encode_links(r.links);
   return out;
+}
+
+std::string encode_links(const std::vector<std::pair<std::string, std::string>>& links) {
+  std::string out;
+  for (const auto& [name, target] : links) out += fmt::format("link {} {}\n", escape(name), escape(target));
+  return out;
+}
+
+namespace {
+
+// "link NAME TARGET" (words already split): appended to `links`.
+Status decode_link(const std::vector<std::string_view>& w,
+                   std::vector<std::pair<std::string, std::string>>& links) {
+  if (w.size() != 3 || w[0] != "link") return fail(EINVAL);
+  auto name = unescape(w[1]);
+  auto target = unescape(w[2]);
+  if (!name || !target || name->empty() || target->empty()) return fail(EINVAL);
+  for (const auto& [n, t] : links)
+    if (n == *name) return fail(EINVAL);
+  links.emplace_back(std::move(*name), std::move(*target));
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> decode_links(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> links;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (auto ok = decode_link(words(line), links); !ok) return fail(ok.error());
+  }
+  return links;
 }
 
 Result<ContainerRecord> decode_record(std::string_view text) {
@@ -130,6 +165,8 @@ Result<ContainerRecord> decode_record(std::string_view text) {
       auto text = unescape(w[1]);
       if (!text || text->empty()) return fail(EINVAL);
       r.time_offsets = *text;
+    } else if (w[0] == "link") {
+      if (auto ok = decode_link(w, r.links); !ok) return fail(ok.error());
     } else if (w[0] == "ns" && (w.size() == 3 || w.size() == 4)) {
       auto kind = kernel::ns_kind_from_file_name(w[1]);
       auto origin = origin_of(w[2]);
@@ -161,6 +198,7 @@ ContainerRecord record_of(const model::Container& c) {
   r.owner_uid = c.owner_uid;
   r.owner_gid = c.owner_gid;
   r.time_offsets = c.time_offsets;
+  for (const auto& [slot, link] : c.pending) r.links.emplace_back(link.name, link.target);
   for (auto& slot : r.ns) slot.source = model::kHostId;  // derived from the link
   return r;
 }

@@ -206,7 +206,8 @@ import subprocess  # noqa: E402
 
 import conftest  # noqa: E402
 
-JOB = struct.Struct("=IiiiIII")   # magic pid ns_source nstypes has_join has_undo has_pidfd
+# magic pid ns_source nstypes has_join has_undo has_pidfd has_requester uid gid
+JOB = struct.Struct("=IiiiIIIIII")
 NOTE = struct.Struct("=Ii")       # kind error
 MAGIC = 0x31736663
 PREPARED, PROCEED, DONE, JOINED, PROCEED_JOINED = 1, 2, 3, 4, 5
@@ -228,7 +229,7 @@ class Helper:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = [theirs.fileno()] + [fd for fd in (join, undo, pidfd) if fd is not None]
         msg = JOB.pack(MAGIC, pid, source, nstypes, join is not None, undo is not None,
-                       pidfd is not None)
+                       pidfd is not None, 0, 0, 0)
         socket.send_fds(self.ctrl, [msg], fds)
         theirs.close()
         ours.settimeout(10)
@@ -375,14 +376,31 @@ def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, pro
             os.close(fd)
 
 
-def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups):
-    """The injection fails after the cgroup write (setns refused: the
-    process lacks CAP_SYS_ADMIN): the pid goes back to the cgroup given to
-    undo -- and, that one being gone meanwhile, to its parent."""
+def test_helper_refuses_up_front_a_process_setns_would_refuse(helper, procs, cgroups):
+    """A process without CAP_SYS_ADMIN could not run the setns: refused at
+    prepare with EPERM, before the cgroup write, the process untouched."""
     src = netns_holder(procs)
-    p = procs.popen(["setpriv", "--bounding-set=-sys_admin", "sleep", "100"])
+    p = procs.popen(["setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin", "sleep", "100"])
     wait_until(lambda: helpers.cmdline(p.pid).startswith("sleep")
                and helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the capless sleep")
+    helpers.move_to_cgroup(p.pid, cgroups[1])
+    netns = proc_ns(p.pid, "network")
+    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
+    try:
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a)
+        assert helper.note(sock) == (PREPARED, errno.EPERM)
+        untouched(p.pid, netns, "/" + os.path.relpath(cgroups[1], helpers.find_cgroup2_mount()))
+    finally:
+        os.close(a)
+
+
+def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups):
+    """The injection fails after the cgroup write (the namespaces' source
+    exits between prepare and proceed): the pid goes back to the cgroup
+    given to undo -- and, that one being gone meanwhile, to its parent."""
+    src = netns_holder(procs)
+    p = procs.sleep()
+    wait_until(lambda: helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the sleep")
     top = os.path.dirname(cgroups[0])
     gone = os.path.join(top, "gone")
     os.mkdir(gone)
@@ -394,8 +412,10 @@ def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, pro
     try:
         sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=undo)
         assert helper.note(sock) == (PREPARED, 0)
+        helpers.kill_pid(src.pid)
+        src.wait(timeout=5)
         sock.send(NOTE.pack(PROCEED, 0))  # no `joined` asked for: done only
-        assert helper.note(sock) == (DONE, errno.EPERM)
+        assert helper.note(sock) == (DONE, errno.ESRCH)
         untouched(p.pid, netns, "/" + os.path.relpath(top, helpers.find_cgroup2_mount()))
         assert helpers.cgroup_of(p.pid) == "/" + os.path.relpath(top, helpers.find_cgroup2_mount())
     finally:
@@ -409,8 +429,8 @@ def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
     """A message that is not a job (wrong magic, descriptors missing) is
     logged and dropped; the helper goes on."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    socket.send_fds(helper.ctrl, [JOB.pack(0xdead, 1, 1, 0, 0, 0, 0)], [theirs.fileno()])
-    socket.send_fds(helper.ctrl, [JOB.pack(MAGIC, 1, 1, 0, 1, 0, 0)], [theirs.fileno()])
+    socket.send_fds(helper.ctrl, [JOB.pack(0xdead, 1, 1, 0, 0, 0, 0, 0, 0, 0)], [theirs.fileno()])
+    socket.send_fds(helper.ctrl, [JOB.pack(MAGIC, 1, 1, 0, 1, 0, 0, 0, 0, 0)], [theirs.fileno()])
     helper.ctrl.send(b"\x01\x02")  # not a job at all
     theirs.close()
     ours.settimeout(2)

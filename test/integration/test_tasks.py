@@ -454,9 +454,10 @@ def test_non_root_process_into_root_namespaces_is_eperm(cfs, procs):
     assert_refused(cfs, "web", p.pid, errno.EPERM)
 
 
-def test_writer_who_may_not_move_the_process_is_eacces(cfs_factory, procs):
+def test_writer_who_may_not_move_the_process_is_eperm(cfs_factory, procs):
     """A non-root writer (able to reach the file: allow_other and
-    CAP_DAC_OVERRIDE) may not move root's process."""
+    CAP_DAC_OVERRIDE) may not move root's process: the kernel's ptrace rule,
+    EPERM."""
     cfs = cfs_factory(["allow_other"])
     cfs.start()
     cfs.mkdir("web")
@@ -464,7 +465,7 @@ def test_writer_who_may_not_move_the_process_is_eacces(cfs_factory, procs):
     before = process_view(p.pid)
     r = shell_echo(p.pid, cfs.path("web", "tasks"), prefix=NOBODY_DAC)
     assert r.returncode != 0
-    assert "Permission denied" in r.stderr, r.stderr
+    assert "Operation not permitted" in r.stderr, r.stderr
     assert_untouched(p.pid, before)
     assert task_pids(cfs, "web") == []
 

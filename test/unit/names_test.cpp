@@ -30,3 +30,10 @@ TEST_CASE("malformed names are refused with the errno mkdir reports") {
   CHECK(check_container_name(std::string("a\0b", 3)) == EINVAL);
   CHECK(check_container_name(std::string(256, 'a')) == ENAMETOOLONG);
 }
+
+TEST_CASE("names with control characters are EINVAL, as hostname writes are") {
+  for (const char* name : {"a\nb", "a\tb", "\x1b[31m", "a\x7f", "\r", "x\x01"}) {
+    INFO(name);
+    CHECK(check_container_name(name) == EINVAL);
+  }
+}

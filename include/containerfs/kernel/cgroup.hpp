@@ -39,9 +39,13 @@ class Cgroup {
   Status lock_exclusive() const;
 
   Result<std::vector<pid_t>> procs() const;
+  // The processes of this cgroup and of every cgroup below it.
+  Result<std::vector<pid_t>> procs_below() const;
   Status move_process(pid_t pid) const;
   Status kill_all() const;               // cgroup.kill
   Result<bool> populated() const;        // cgroup.events
+  // cgroup.freeze: whether this cgroup itself is asked to be frozen.
+  Result<bool> freeze_requested() const;
   // Waits until the cgroup has no live process, at most `timeout`.
   Status wait_empty(std::chrono::milliseconds timeout) const;
   // Waits until cgroup.events says "frozen <frozen>", at most `timeout`

@@ -85,9 +85,11 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -95,10 +97,21 @@
 
 namespace containerfs::kernel {
 
+// Who asked for a move, when that is not root: the process is checked and
+// seized with these ids, so that the kernel's own ptrace access check
+// decides whether the requester may move it (its own processes only, in the
+// kernel's sense: real, effective and saved ids its own, dumpable, no
+// capabilities beyond its own). EPERM otherwise, the process untouched.
+struct Requester {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 struct InjectRequest {
   pid_t pid = 0;            // the process to move; a thread id stands for its process
   pid_t ns_source_pid = 0;  // a process in the namespaces to join (the container's init)
   int nstypes = 0;          // CLONE_NEW* mask: which of ns_source_pid's namespaces to join
+  std::optional<Requester> requester;  // empty: root asks
 };
 
 struct InjectorOptions {

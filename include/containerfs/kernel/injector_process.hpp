@@ -45,9 +45,11 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "containerfs/kernel/inject.hpp"
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/result.hpp"
 
@@ -67,6 +69,9 @@ struct MoveRequest {
   UniqueFd join_cgroup;
   UniqueFd undo_cgroup;
   UniqueFd pidfd;
+  // Not root: the process is seized with the requester's credentials, so
+  // the kernel decides whether it may (EPERM, process untouched).
+  std::optional<Requester> requester;
 };
 
 // A move between its two phases (see the diagram above). Dropping it before

@@ -9,6 +9,7 @@
 #include <utility>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "containerfs/kernel/cgroup.hpp"
+#include "containerfs/kernel/credentials.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/container.hpp"
 #include "containerfs/model/files.hpp"
@@ -44,13 +46,13 @@ struct ContainerView {
   std::vector<std::pair<int, std::string>> pending;  // slot, name
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
+  // The parent's owner: who sets this container's limits (controller files).
+  uid_t limits_uid = 0;
+  gid_t limits_gid = 0;
 };
 
 // Who asks: the credentials of the FUSE request.
-struct Caller {
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
+using Caller = kernel::UserIds;
 
 class Containers {
  public:
@@ -76,13 +78,18 @@ class Containers {
   Result<std::vector<pid_t>> members(ContainerId id) const;
   // The cgroup's interface file (cgroup.freeze, ...), read or written.
   Result<std::string> read_cgroup_file(ContainerId id, const std::string& file) const;
-  Status write_cgroup_file(ContainerId id, const std::string& file, std::string_view text) const;
+  // A caller other than root writes a controller file only below what was
+  // delegated to it (the parent container is its own): the limits of the
+  // container root delegated to it stay root's, as in cgroupfs delegation.
+  Status write_cgroup_file(ContainerId id, const std::string& file, std::string_view text,
+                           Caller caller = {}) const;
   // A path that opens the namespace the container's members get for that
   // kind: its own, the one it shares or adopted, or its parent's.
   Result<std::string> effective_ns_path(ContainerId id, kernel::NsKind kind) const;
   // echo 1 > kill: every member (not the init), through cgroup.kill of the
   // members' leaf; returns once they are gone (bounded).
-  Status kill_members(ContainerId id) const;
+  // A caller other than root kills only what it could kill itself (EPERM).
+  Status kill_members(ContainerId id, Caller caller = {}) const;
   // echo 0|1 > freeze: returns once the cgroup reports the state (bounded).
   Status set_frozen(ContainerId id, bool frozen) const;
   // The controller interface files the container's cgroup has now.
@@ -176,7 +183,9 @@ class Containers {
   // uid_map / gid_map of the container's user namespace (the init's), as
   // user_namespaces(7) allows: once, with the kernel's errnos. ESRCH if the
   // init ends meanwhile (never the file of a process that reused its pid).
-  Status write_id_map(ContainerId id, FileKind which, std::string_view text);
+  // A caller other than root writes with its own credentials: the kernel's
+  // rules for an unprivileged writer apply (one line mapping its own id).
+  Status write_id_map(ContainerId id, FileKind which, std::string_view text, Caller caller = {});
 
   // mkdir. A non-root caller (in a container delegated to it) gets a
   // container owned by it, with a user namespace of its own owned by its
@@ -184,13 +193,18 @@ class Containers {
   Result<ContainerId> create(ContainerId parent, std::string_view name, Caller caller = {});
   // chown of a container directory: delegates it (root only: EPERM).
   Status set_owner(ContainerId id, uid_t uid, gid_t gid, Caller caller);
-  Status remove(ContainerId parent, std::string_view name);
+  // A caller other than root removes only a container whose every process
+  // it could kill itself (EPERM otherwise, nothing changed).
+  Status remove(ContainerId parent, std::string_view name, Caller caller = {});
   // Within one parent only (ENOTSUP otherwise); RENAME_NOREPLACE honoured.
   Status rename(ContainerId parent, std::string_view name, ContainerId new_parent,
                 std::string_view new_name, unsigned flags);
 
  private:
   Container* find(ContainerId id) const;
+  // The container whose cgroup (or a cgroup below it) `cgroup` is, from its
+  // path below the cgroup2 mount; the host if none of ours.
+  ContainerId container_of_cgroup_locked(std::string_view cgroup) const;
   std::string effective_path_locked(const Container& c, kernel::NsKind kind) const;
   Result<std::string> cgroup_path_of(const Container& c) const;
   Status persist(const Container& c) const;
@@ -200,6 +214,15 @@ class Containers {
   Status load_children(Container& parent);
   // Kills and removes a container cgroup the records do not explain.
   void tear_down_orphan(const kernel::Cgroup& parent, const std::string& name);
+  // EPERM unless `caller` could kill every process in the cgroup and below
+  // (kill(2)'s rule, asked of the kernel), but `init`: the container's own
+  // init goes with the container, whoever may remove it.
+  Status check_may_kill_all(const kernel::Cgroup& cgroup, Caller caller, std::string_view what,
+                            pid_t init = 0) const;
+  // setgroups "deny", then uid_map and gid_map of the init's user namespace
+  // mapping 0 to the owner, written as the owner: what the kernel lets an
+  // unprivileged owner write itself.
+  Status write_owner_maps(pid_t init, uid_t uid, gid_t gid) const;
   // Refusals common to every composition change.
   Status check_composable(const Container& c, int changing_kinds) const;
   // Replaces the init so that it holds exactly `next` (the container has no
@@ -212,11 +235,26 @@ class Containers {
   // A container by its names from the root; ENOENT.
   Container* find_path(const std::vector<std::string>& names) const;
   std::vector<std::string> names_of(const Container& c) const;
+  // Saves the container's stray symlinks (in its record; the host's in an
+  // xattr of the daemon's cgroup), and gives them slots again after a load.
+  Status persist_links_locked(const Container& c) const;
+  void restore_links_locked(Container& c, const std::vector<std::pair<std::string, std::string>>& links);
   // Re-derives `source` of shared slots from their link text (after load).
   void resolve_shares();
 
+  // EBUSY if the container or one of its ancestors is frozen (cgroup.freeze):
+  // a process started inside would stop before it could exec, and whoever
+  // waits for it with it. `what` names the operation for the log.
+  Status refuse_if_frozen_locked(const Container& c, std::string_view what) const;
+
   Config config_;
+  // Lock order: mutex_, then freeze_gate_. mutex_ guards the tree (by_id_,
+  // every Container in it, next_id_, origins_).
   mutable std::mutex mutex_;
+  // Held shared while a process is started inside a container (checked not
+  // frozen, then spawned: bounded), exclusively by a freeze write, so that
+  // the daemon never freezes a container under a spawn it just allowed.
+  mutable std::shared_mutex freeze_gate_;
   std::unordered_map<ContainerId, std::unique_ptr<Container>> by_id_;
   ContainerId next_id_ = 1;
   // Where processes came from before entering a container:

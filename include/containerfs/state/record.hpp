@@ -9,6 +9,8 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "containerfs/model/container.hpp"
 #include "containerfs/util/result.hpp"
@@ -23,6 +25,8 @@ struct ContainerRecord {
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
   std::string time_offsets;
+  // Symlinks under other names than the namespace files (name, target).
+  std::vector<std::pair<std::string, std::string>> links;
   friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;
 };
 
@@ -31,6 +35,13 @@ std::string encode_record(const ContainerRecord& record);
 Result<ContainerRecord> decode_record(std::string_view text);
 
 ContainerRecord record_of(const model::Container& c);
+
+// The host's symlinks (it has no record of its own): kept in this xattr of
+// the daemon's cgroup directory, one "link NAME TARGET" line each.
+inline constexpr const char* kHostLinksXattr = "trusted.containerfs.links";
+std::string encode_links(const std::vector<std::pair<std::string, std::string>>& links);
+// EINVAL on anything malformed.
+Result<std::vector<std::pair<std::string, std::string>>> decode_links(std::string_view text);
 
 // Leaves inside a container's cgroup.
 inline constexpr const char* kInitLeaf = "init";

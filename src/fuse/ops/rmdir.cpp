@@ -10,7 +10,8 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto exists = existing(fs, Node{*dir, *kind});
     return (void)fuse_reply_err(req, exists ? ENOTDIR : ENOENT);
   }
-  auto removed = fs.containers->remove(*dir, name);
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  auto removed = fs.containers->remove(*dir, name, {ctx->uid, ctx->gid});
   fuse_reply_err(req, removed ? 0 : removed.error());
 }
 

@@ -163,6 +163,11 @@ Result<MoveTicket> InjectorProcess::begin(MoveRequest request) {
   job.has_join = request.join_cgroup.valid();
   job.has_undo = request.undo_cgroup.valid();
   job.has_pidfd = request.pidfd.valid();
+  if (request.requester) {
+    job.has_requester = 1;
+    job.requester_uid = request.requester->uid;
+    job.requester_gid = request.requester->gid;
+  }
   std::vector<int> fds{pair->theirs.get()};
   if (job.has_join) fds.push_back(request.join_cgroup.get());
   if (job.has_undo) fds.push_back(request.undo_cgroup.get());

@@ -98,6 +98,13 @@ Result<TaskStatus> read_status(int dirfd, const std::string& path) {
     } else if (key == "Tgid") have_tgid = parse_int(val, st.tgid);
     else if (key == "TracerPid") parse_int(val, st.tracer_pid);
     else if (key == "Seccomp") parse_int(val, st.seccomp);
+    else if (key == "Uid") {
+      auto fields = parse_pid_list(val);  // real, effective, saved, fs
+      if (fields.size() >= 2) st.euid = static_cast<uid_t>(fields[1]);
+    } else if (key == "CapEff") {
+      while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.remove_prefix(1);
+      std::from_chars(val.data(), val.data() + val.size(), st.cap_effective, 16);
+    }
     else if (key == "Threads") parse_int(val, st.threads);
     else if (key == "NSpid") st.nspid = parse_pid_list(val);
     else if (key == "NStgid") st.nstgid = parse_pid_list(val);

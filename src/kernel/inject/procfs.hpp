@@ -33,6 +33,8 @@ struct TaskStatus {
   pid_t tgid = 0;
   pid_t tracer_pid = 0;
   int seccomp = 0;
+  uid_t euid = 0;                   // "Uid:", second field
+  std::uint64_t cap_effective = 0;  // "CapEff:"
   int threads = 0;
   std::vector<pid_t> nspid;   // from the reader's pid namespace down to the task's own
   std::vector<pid_t> nstgid;

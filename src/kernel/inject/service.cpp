@@ -119,8 +119,10 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
   bool reusable = false;
   Status outcome;
   {
-    inject_detail::ProcessInjection op(InjectRequest{pid, job.ns_source_pid, job.nstypes},
-                                       service.options, service.options.log);
+    InjectRequest request{pid, job.ns_source_pid, job.nstypes, std::nullopt};
+    if (job.has_requester)
+      request.requester = Requester{job.requester_uid, job.requester_gid};
+    inject_detail::ProcessInjection op(request, service.options, service.options.log);
     if (auto prep = op.prepare(); !prep) return {Note{Kind::prepared, prep.error()}};
     // The process the daemon checked is the one seized (not a later one
     // with its pid): as long as it lives, nobody else has its pid.

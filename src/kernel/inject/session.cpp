@@ -4,6 +4,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <unistd.h>
 
@@ -14,6 +16,9 @@
 #include <fmt/format.h>
 
 #include "kinds.hpp"
+#include "containerfs/kernel/credentials.hpp"
+#include "requester.hpp"
+#include "setns_permission.hpp"
 #include "session.hpp"
 
 namespace containerfs::kernel::inject_detail {
@@ -44,6 +49,13 @@ Status ProcessInjection::prepare() {
   if (req_.pid <= 0 || req_.ns_source_pid <= 0) return refuse(EINVAL, "pid must be positive");
   if ((req_.nstypes & ~all_flags()) != 0) return refuse(EINVAL, "not a CLONE_NEW* mask");
   if (auto s = open_target(); !s) return s;
+  // A requester other than root moves only what the kernel lets it trace,
+  // even when nothing is to be injected (the cgroup move alone).
+  if (req_.requester) {
+    if (auto ok = check_may_trace(procdir_.get(), ".", *req_.requester); !ok)
+      return refuse(ok.error(), ok.error() == EPERM ? fmt::format("uid {} may not trace it", req_.requester->uid)
+                                                     : std::string("no such process"));
+  }
   if (auto s = open_source(); !s) return s;
 
   // Nothing differs: done without ptrace (even if it could not be traced).
@@ -65,6 +77,7 @@ Status ProcessInjection::prepare() {
   if (auto s = check_traceable(); !s) return s;
   if ((any & single_threaded_flags()) != 0 && target_status_.threads > 1)
     return refuse(EINVAL, "user, mount and time namespaces can only be joined by a single-threaded process");
+  if (auto s = check_setns_allowed(*tids); !s) return s;
   return seize_new_threads();
 }
 
@@ -181,7 +194,7 @@ Status ProcessInjection::seize_new_threads() {
       if (std::any_of(threads_.begin(), threads_.end(),
                       [&](const Thread& th) { return th.tracee.tid() == tid; }))
         continue;
-      auto t = Tracee::seize(tid);
+      auto t = seize_for_requester(tid);
       if (!t) {
         const int e = t.error();
         if (e == ESRCH) {  // exited meanwhile
@@ -197,6 +210,9 @@ Status ProcessInjection::seize_new_threads() {
           auto status = read_status(procdir_.get(), fmt::format("task/{}/status", tid));
           if (status && status->tracer_pid != 0)
             return refuse(EBUSY, fmt::format("thread {} is traced by pid {}", tid, status->tracer_pid));
+          if (req_.requester)
+            return refuse(EPERM, fmt::format("uid {} may not trace thread {} (not its own, not dumpable, or "
+                                             "more privileged)", req_.requester->uid, tid));
           return refuse(EPERM, fmt::format("not allowed to attach to thread {} (Yama ptrace_scope? an LSM?)", tid));
         }
         return refuse(e, fmt::format("cannot attach to thread {}", tid));
@@ -210,6 +226,60 @@ Status ProcessInjection::seize_new_threads() {
     if (!added) return {};
   }
   return refuse(EAGAIN, "it keeps creating threads");
+}
+
+Status ProcessInjection::check_setns_allowed(const std::vector<pid_t>& tids) {
+  NsTree users, pids;
+  std::vector<Joining> sources;
+  for (const auto& src : src_ns_) {
+    Joining j{src.flag, 0, 0};
+    if (src.flag == CLONE_NEWUSER) {
+      auto ns = add_user_ns(users, src.fd.get());
+      if (!ns) return refuse(ns.error(), "cannot read the user namespace to join");
+      j.ns = j.owner_user_ns = *ns;
+    } else {
+      UniqueFd owner(::ioctl(src.fd.get(), NS_GET_USERNS));
+      if (!owner) return refuse(errno, "cannot read the owner of a namespace to join");
+      auto ns = add_user_ns(users, owner.get());
+      if (!ns) return refuse(ns.error(), "cannot read the owner of a namespace to join");
+      j.owner_user_ns = *ns;
+      if (src.flag == CLONE_NEWPID) {
+        auto pid_ns = add_pid_ns(pids, src.fd.get());
+        if (!pid_ns) return refuse(pid_ns.error(), "cannot read the pid namespace to join");
+        j.ns = *pid_ns;
+      }
+    }
+    sources.push_back(j);
+  }
+  for (pid_t tid : tids) {
+    auto mask = thread_mask(tid);
+    if (!mask || *mask == 0) continue;  // exited, or nothing to do
+    auto st = read_status(procdir_.get(), fmt::format("task/{}/status", tid));
+    UniqueFd user(::openat(procdir_.get(), fmt::format("task/{}/ns/user", tid).c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd pid(::openat(procdir_.get(), fmt::format("task/{}/ns/pid", tid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!st || !user || !pid) continue;  // exited meanwhile
+    auto user_ns = add_user_ns(users, user.get());
+    auto pid_ns = add_pid_ns(pids, pid.get());
+    if (!user_ns || !pid_ns) return refuse(!user_ns ? user_ns.error() : pid_ns.error(),
+                                           fmt::format("cannot read the namespaces of thread {}", tid));
+    std::vector<Joining> joining;
+    for (const auto& j : sources)
+      if (*mask & j.flag) joining.push_back(j);
+    ThreadCreds creds{*user_ns, st->euid, st->cap_effective, *pid_ns};
+    if (int err = predict_setns(users, pids, creds, joining))
+      return refuse(err, fmt::format("thread {} may not join them (setns would fail: {})", tid,
+                                     err == EPERM ? "no CAP_SYS_ADMIN over them" : "not below its pid namespace"));
+  }
+  return {};
+}
+
+Result<Tracee> ProcessInjection::seize_for_requester(pid_t tid) {
+  if (!req_.requester) return Tracee::seize(tid);
+  if (auto ok = check_may_trace(procdir_.get(), fmt::format("task/{}", tid), *req_.requester); !ok)
+    return fail(ok.error());
+  auto as = ActingAs::assume(UserIds{req_.requester->uid, req_.requester->gid});
+  if (!as) return fail(as.error());
+  return Tracee::seize(tid);
 }
 
 Status ProcessInjection::settle(Deadline deadline) {

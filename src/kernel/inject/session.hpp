@@ -64,6 +64,11 @@ class ProcessInjection {
   // CLONE_NEW* flags of the requested namespaces thread `tid` is not in yet.
   Result<int> thread_mask(pid_t tid);
   Status seize_new_threads();
+  // PTRACE_SEIZE with the requester's credentials, if one is set.
+  Result<Tracee> seize_for_requester(pid_t tid);
+  // EPERM/EINVAL now if setns would refuse any of `tids` later (its
+  // credentials against the namespaces' owners; pid namespace descent).
+  Status check_setns_allowed(const std::vector<pid_t>& tids);
   Status settle(Deadline deadline);
   Result<std::uint64_t> insn_for(Thread& th);
   Result<long> call(Thread& th, long nr, std::array<std::uint64_t, 6> args);

@@ -24,6 +24,10 @@ struct Job {
   std::uint32_t has_join = 0;
   std::uint32_t has_undo = 0;
   std::uint32_t has_pidfd = 0;
+  // The seize is made as this requester (not root) when has_requester.
+  std::uint32_t has_requester = 0;
+  std::uint32_t requester_uid = 0;
+  std::uint32_t requester_gid = 0;
 };
 
 // Job socket, both ways: daemon -> helper proceed, or proceed_joined to be
