@@ -116,6 +116,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
     spec.hostname = old ? *old : c.name.substr(0, 64);
   }
   spec.time_offsets = c.time_offsets;
+  spec.title = path_locked(c);
   if (spec.fresh & CLONE_NEWNS) {
     if (auto text = kernel::read_own_mountinfo())
       spec.detach_mounts = kernel::find_mounts_of_type(*text, "fuse.containerfs");

@@ -214,6 +214,12 @@ class Containers {
   std::vector<std::string> names_of(const Container& c) const;
   // Re-derives `source` of shared slots from their link text (after load).
   void resolve_shares();
+  // "web/db" (for a container not yet in its parent's children too).
+  std::string path_locked(const Container& c) const;
+  // Has the init's command line name the container's path (after a load);
+  // _subtree: of every container from `c` down (after mv).
+  void retitle_init_locked(const Container& c) const;
+  void retitle_subtree_locked(const Container& c) const;
 
   Config config_;
   mutable std::mutex mutex_;
