@@ -71,7 +71,7 @@ def world(c, state, mount_points=()):
     }
 
 
-def start_refused(c, args, expected_rc, *needles, state=None):
+def start_refused(c, args, expected_rc, *needles, state=None, prefix=()):
     """Runs the daemon in the foreground with `args` (plus the test's own
     cgroup and state directories unless given) and checks that it exits
     with expected_rc, says exactly one line on stderr that starts with
@@ -81,7 +81,7 @@ def start_refused(c, args, expected_rc, *needles, state=None):
     positional = [a for i, a in enumerate(args)
                   if not a.startswith("-") and (i == 0 or args[i - 1] != "-o")]
     before = world(c, state, positional[-1:])
-    cmd = [str(DAEMON), *args, "-f", "-o", f"cgroup={c.cgroup},state={state}"]
+    cmd = [*prefix, str(DAEMON), *args, "-f", "-o", f"cgroup={c.cgroup},state={state}"]
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
     assert p.returncode == expected_rc, f"{cmd}: exit {p.returncode}\n{p.stderr}"
     lines = p.stderr.splitlines()
@@ -217,6 +217,18 @@ def test_regular_file_as_mount_point_exits_4(cfs_factory):
 def test_no_mount_point_exits_2_with_the_usage(cfs_factory):
     c = cfs_factory()
     start_refused(c, [], EXIT_NO_MOUNT_POINT, "no mount point given", "usage: containerfs")
+
+
+def test_not_root_exits_3(cfs_factory):
+    c = cfs_factory()
+    start_refused(c, [c.mnt], EXIT_SETUP, "must run as root",
+                  prefix=["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"])
+
+
+def test_help_goes_to_stdout_and_exits_0():
+    p = run([str(DAEMON), "--help"])
+    assert p.stdout.startswith("usage: containerfs [SOURCE] MOUNTPOINT")
+    assert "-o namespaces=LIST" in p.stdout
 
 
 def test_too_many_arguments_exit_1(cfs_factory):
