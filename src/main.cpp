@@ -1,14 +1,18 @@
 // containerfs [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]
 //
-// Exit codes follow libfuse's fuse_main(): 1 bad arguments, 2 no mount
-// point, 3 set-up failed (including: no cgroup v2, another daemon owns the
-// cgroup directory), 4 mount failed, 5 daemonize failed, 6 signal handlers,
-// 7 the session loop failed.
+// Exit codes follow libfuse's fuse_main(): 1 bad arguments (an unknown or
+// malformed option, containerfs's or libfuse's), 2 no mount point, 3 set-up
+// failed (not root, no cgroup v2, another daemon owns the cgroup
+// directory), 4 the mount point is unusable (missing, not a directory,
+// already a containerfs mount) or mounting failed, 5 daemonize failed,
+// 6 signal handlers, 7 the session loop failed. Every mistake is caught
+// before anything is made, and reported in one line on stderr.
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -18,12 +22,15 @@
 
 #include "containerfs/fuse/events_watch.hpp"
 #include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/fuse/libfuse_options.hpp"
 #include "containerfs/kernel/injector_process.hpp"
 #include "containerfs/kernel/mountinfo.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/containers.hpp"
+#include "containerfs/mount_point.hpp"
 #include "containerfs/options.hpp"
 #include "containerfs/util/log.hpp"
+#include "containerfs/util/made_dirs.hpp"
 
 #ifndef CONTAINERFS_LIBEXECDIR
 #define CONTAINERFS_LIBEXECDIR "/usr/local/libexec"
@@ -36,9 +43,11 @@ namespace {
 
 using namespace containerfs;
 
+constexpr const char* kUsage = "usage: containerfs [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]";
+
 struct ParseState {
   Options options;
-  OptionParser parser{options};
+  OptionParser parser{options, fuse::libfuse_refusal};
   std::vector<std::string> positional;
   bool bad = false;
   bool fsname_given = false;
@@ -48,13 +57,13 @@ int process_option(void* data, const char* arg, int key, fuse_args*) {
   auto* st = static_cast<ParseState*>(data);
   if (key == FUSE_OPT_KEY_NONOPT) {
     st->positional.emplace_back(arg);
-    return 0;  // put back below: the last one is the mount point
+    return 0;  // SOURCE and MOUNTPOINT: libfuse never sees them
   }
   if (key == FUSE_OPT_KEY_OPT) {
+    if (st->bad) return 0;  // the first mistake is the one reported
     if (std::string_view(arg).starts_with("fsname=")) st->fsname_given = true;
     auto ours = st->parser.feed(arg);
     if (!ours) {
-      fmt::print(stderr, "containerfs: invalid option: {}\n", arg);
       st->bad = true;
       return 0;
     }
@@ -63,16 +72,23 @@ int process_option(void* data, const char* arg, int key, fuse_args*) {
   return 1;
 }
 
-void usage(const char* prog) {
+// One line on stderr: what is wrong, for a command that then exits.
+template <typename... Args>
+int refuse_start(int exit_code, fmt::format_string<Args...> f, Args&&... args) {
+  fmt::print(stderr, "containerfs: {}\n", fmt::format(f, std::forward<Args>(args)...));
+  return exit_code;
+}
+
+void usage() {
   fmt::print(
-      "usage: {} [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]\n\n"
+      "{}\n\n"
       "containerfs options:\n"
       "    -o cgroup=DIR          cgroup v2 directory the daemon owns\n"
       "                           (default: <cgroup2 mount>/containerfs)\n"
       "    -o namespaces=LIST     namespaces a new container gets fresh\n"
       "                           (default: network,uts,ipc,pid,mount,cgroup)\n"
       "    -o state=DIR           state directory (default: /run/containerfs)\n\n",
-      prog);
+      kUsage);
 }
 
 std::string find_init_program() {
@@ -92,28 +108,21 @@ struct RootCgroup {
   std::string mount;     // the cgroup2 mount
 };
 
-Result<RootCgroup> open_root_cgroup(const Options& options) {
-  auto mountinfo = kernel::read_own_mountinfo();
-  if (!mountinfo) return fail(mountinfo.error());
-  auto mount = kernel::find_cgroup2_mount(*mountinfo);
-  if (!mount) {
-    log::error("no cgroup v2 mount found in /proc/self/mountinfo");
-    return fail(mount.error());
-  }
+// Opens (making it if missing) and locks the daemon's cgroup directory, or
+// says why not.
+std::expected<RootCgroup, std::string> open_root_cgroup(const Options& options,
+                                                         std::string_view mountinfo, MadeDirs& made) {
+  auto mount = kernel::find_cgroup2_mount(mountinfo);
+  if (!mount) return std::unexpected("no cgroup v2 mount found in /proc/self/mountinfo");
   std::string dir = options.cgroup.empty() ? *mount + "/containerfs" : options.cgroup;
-  if (!dir.starts_with(*mount + "/")) {
-    log::error("cgroup={} is not below the cgroup v2 mount {}", dir, *mount);
-    return fail(EINVAL);
-  }
-  auto cgroup = kernel::Cgroup::open_or_create(dir);
-  if (!cgroup) {
-    log::error("cannot open cgroup directory {}: {}", dir, std::strerror(cgroup.error()));
-    return fail(cgroup.error());
-  }
-  if (auto locked = cgroup->lock_exclusive(); !locked) {
-    log::error("another containerfs daemon owns {}", dir);
-    return fail(locked.error());
-  }
+  if (!dir.starts_with(*mount + "/"))
+    return std::unexpected(fmt::format("cgroup={} is not below the cgroup v2 mount {}", dir, *mount));
+  auto made_dir = made.make(dir);
+  auto cgroup = made_dir ? kernel::Cgroup::open(dir) : fail(made_dir.error());
+  if (!cgroup)
+    return std::unexpected(fmt::format("cannot open cgroup directory {}: {}", dir, std::strerror(cgroup.error())));
+  if (auto locked = cgroup->lock_exclusive(); !locked)
+    return std::unexpected(fmt::format("another containerfs daemon owns {}", dir));
   std::string relative = dir.substr(mount->size());
   return RootCgroup{std::move(*cgroup), relative, *mount};
 }
@@ -139,17 +148,12 @@ int main(int argc, char* argv[]) {
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   ParseState parsed;
   parsed.options.namespaces = default_namespaces();
-  if (fuse_opt_parse(&args, &parsed, nullptr, process_option) != 0 || parsed.bad) return 1;
-  if (!parsed.parser.finish()) {
-    fmt::print(stderr, "containerfs: invalid namespaces= list\n");
-    return 1;
-  }
-  if (parsed.positional.size() > 2) {
-    fmt::print(stderr, "containerfs: too many arguments\n");
-    return 1;
-  }
+  if (fuse_opt_parse(&args, &parsed, nullptr, process_option) != 0) return 1;
+  if (!parsed.bad && !parsed.parser.finish()) parsed.bad = true;
+  if (parsed.bad) return refuse_start(1, "{}", parsed.parser.problem());
+  if (parsed.positional.size() > 2)
+    return refuse_start(1, "too many arguments: {} ({})", fmt::join(parsed.positional, " "), kUsage);
   if (parsed.positional.size() == 2) parsed.options.source = parsed.positional[0];
-  if (!parsed.positional.empty()) fuse_opt_add_arg(&args, parsed.positional.back().c_str());
   fuse_opt_add_arg(&args, "-osubtype=containerfs");
   if (!parsed.fsname_given)
     fuse_opt_add_arg(&args, fmt::format("-ofsname={}", parsed.options.source).c_str());
@@ -157,45 +161,47 @@ int main(int argc, char* argv[]) {
 
   fuse_cmdline_opts cmd{};
   if (fuse_parse_cmdline(&args, &cmd) != 0) return 1;
-  std::unique_ptr<char, decltype(&free)> mountpoint(cmd.mountpoint, free);
+  free(cmd.mountpoint);  // NULL: the mount point is not libfuse's to check (see below)
+  // Line by line: --version's last line comes from another program.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (cmd.show_help) {
-    usage(argv[0]);
+    usage();
     fuse_cmdline_help();
     fuse_lowlevel_help();
     return 0;
   }
   if (cmd.show_version) {
     fmt::print("containerfs version {}\n", CONTAINERFS_VERSION);
+    std::fflush(stdout);
     fuse_lowlevel_version();
     return 0;
   }
-  if (!cmd.mountpoint) {
-    usage(argv[0]);
-    return 2;
-  }
-  if (::geteuid() != 0) {
-    fmt::print(stderr, "containerfs: must run as root\n");
-    return 3;
-  }
+  if (parsed.positional.empty()) return refuse_start(2, "no mount point given ({})", kUsage);
+  if (::geteuid() != 0) return refuse_start(3, "must run as root");
+  auto mountinfo = kernel::read_own_mountinfo();
+  if (!mountinfo) return refuse_start(3, "cannot read /proc/self/mountinfo: {}", std::strerror(mountinfo.error()));
+  auto mountpoint = check_mount_point(parsed.positional.back(), *mountinfo);
+  if (!mountpoint) return refuse_start(4, "{}", mountpoint.error());
   log::set_debug(cmd.debug);
 
-  auto root = open_root_cgroup(parsed.options);
-  if (!root) return 3;
-  boost::system::error_code state_ec;
-  boost::filesystem::create_directories(parsed.options.state, state_ec);
-  if (state_ec) {
-    log::error("cannot create state directory {}: {}", parsed.options.state, state_ec.message());
-    return 3;
-  }
-
+  // libfuse checks the options it keeps once more as a whole (each one was
+  // checked as it came), still before anything is made.
   fuse::Filesystem fs;
   auto ops = fuse::make_operations();
   std::unique_ptr<fuse_session, decltype(&fuse_session_destroy)> session(
       fuse_session_new(&args, &ops, sizeof ops, &fs), fuse_session_destroy);
   fuse_opt_free_args(&args);
-  if (!session) return 3;
+  if (!session) return 1;
+
+  MadeDirs made;  // removed again unless the file system gets mounted
+  auto root = open_root_cgroup(parsed.options, *mountinfo, made);
+  if (!root) return refuse_start(3, "{}", root.error());
+  if (auto state = made.make(parsed.options.state); !state)
+    return refuse_start(3, "cannot create state directory {}: {}", parsed.options.state,
+                        std::strerror(state.error()));
   if (fuse_set_signal_handlers(session.get()) != 0) return 6;
-  if (fuse_session_mount(session.get(), cmd.mountpoint) != 0) return 4;
+  if (fuse_session_mount(session.get(), mountpoint->c_str()) != 0) return 4;
+  made.keep();
   if (fuse_daemonize(cmd.foreground) != 0) return 5;
   log::to_syslog(!cmd.foreground);
 
@@ -206,10 +212,7 @@ int main(int argc, char* argv[]) {
   config.cgroup2_mount = root->mount;
   config.fresh_namespaces = parsed.options.namespaces;
   config.init_path = find_init_program();
-  {
-    char resolved[PATH_MAX];
-    config.mount_point = ::realpath(cmd.mountpoint, resolved) ? resolved : cmd.mountpoint;
-  }
+  config.mount_point = *mountpoint;
   auto containers = std::make_unique<model::Containers>(std::move(config));
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());
@@ -221,7 +224,7 @@ int main(int argc, char* argv[]) {
   fuse::EventsWatcher events;
   fs.events = &events;
   fs.containers = containers.get();
-  log::info("mounted at {} ({} containers)", cmd.mountpoint, containers->size());
+  log::info("mounted at {} ({} containers)", *mountpoint, containers->size());
 
   int rc;
   if (cmd.singlethread) {

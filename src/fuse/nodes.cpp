@@ -65,7 +65,19 @@ Result<model::ContainerView> existing(Filesystem& fs, Node node) {
   return fail(ENOENT);
 }
 
-Result<struct stat> stat_of(Filesystem& fs, Node node) {
+Result<std::string> link_target(Filesystem& fs, Node node, pid_t caller) {
+  if (node.kind == FileKind::self) {
+    // The caller's container, relative to the root: "web/db", or ".".
+    auto id = fs.containers->container_of_process(caller);
+    return id ? fs.containers->path_of(*id) : fail(id.error());
+  }
+  if (model::is_pending_link(node.kind))
+    return fs.containers->pending_link_target(node.id, static_cast<int>(node.kind));
+  if (!model::is_ns_file(node.kind)) return fail(EINVAL);
+  return fs.containers->ns_link(node.id, model::ns_of_file(node.kind));
+}
+
+Result<struct stat> stat_of(Filesystem& fs, Node node, pid_t caller) {
   auto c = existing(fs, node);
   if (!c) return fail(c.error());
   struct stat st {};
@@ -89,22 +101,17 @@ Result<struct stat> stat_of(Filesystem& fs, Node node) {
     auto kids = fs.containers->children(node.id);
     if (kids) st.st_nlink += kids->size();
   } else if (S_ISLNK(st.st_mode)) {
-    // A symlink's size is its target's length (as lstat on /proc shows).
-    if (node.kind == FileKind::self) {
-      st.st_size = 0;
-    } else if (model::is_pending_link(node.kind)) {
-      auto target = fs.containers->pending_link_target(node.id, static_cast<int>(node.kind));
-      if (target) st.st_size = static_cast<off_t>(target->size());
-    } else {
-      auto link = fs.containers->ns_link(node.id, model::ns_of_file(node.kind));
-      if (link) st.st_size = static_cast<off_t>(link->size());
-    }
+    // A symlink's size is its target's length, as lstat(2) and readlink's
+    // callers expect (`self`'s depends on who asks).
+    // (0 where readlink fails as well, e.g. for a caller outside the
+    // daemon's pid namespace.)
+    if (auto target = link_target(fs, node, caller)) st.st_size = static_cast<off_t>(target->size());
   }
   return st;
 }
 
 void reply_entry(fuse_req_t req, Filesystem& fs, Node node) {
-  auto st = stat_of(fs, node);
+  auto st = stat_of(fs, node, fuse_req_ctx(req)->pid);
   if (!st) {
     fuse_reply_err(req, st.error());
     return;

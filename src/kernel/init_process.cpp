@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/kernel/init_title.hpp"
 #include "containerfs/kernel/namespaces.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/util/file_io.hpp"
@@ -342,9 +343,10 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   for (int i = 0; i < plan.join_count; ++i) plan.keep[plan.keep_count++] = plan.join_fds[i];
   std::sort(plan.keep.begin(), plan.keep.begin() + plan.keep_count);
 
-  std::string argv0 = "containerfs-init";
-  char* argv[] = {argv0.data(), nullptr};
-  char* envp[] = {nullptr};
+  std::string argv0(kInitArgv0);
+  auto title = init_title_args(spec.title);  // "containerfs-init web/db" (kernel/init_title.hpp)
+  char* argv[] = {argv0.data(), title.path.data(), nullptr};
+  char* envp[] = {title.room.data(), nullptr};
   plan.init_path = spec.init_path.c_str();
   plan.argv = argv;
   plan.envp = envp;

@@ -35,6 +35,22 @@ Result<std::string> status_field(pid_t pid, std::string_view field) {
   return first == std::string::npos ? std::string() : value.substr(first);
 }
 
+Result<unsigned long long> stat_field(std::string_view text, int number) {
+  auto close = text.rfind(')');
+  if (number < 3 || close == std::string_view::npos) return fail(EINVAL);
+  text.remove_prefix(close + 1);
+  for (int field = 2; field < number; ++field) {
+    auto space = text.find(' ');
+    if (space == std::string_view::npos) return fail(EINVAL);
+    text.remove_prefix(space + 1);
+  }
+  text = text.substr(0, text.find_first_of(" \n"));
+  unsigned long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return fail(EINVAL);
+  return value;
+}
+
 Result<std::vector<pid_t>> parse_ns_pids(std::string_view text) {
   auto pos = text.find("NSpid:");
   if (pos == std::string_view::npos) return fail(ENOENT);

@@ -125,6 +125,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
     spec.owner_uid = c.owner_uid;
     spec.owner_gid = c.owner_gid;
   }
+  spec.title = path_locked(c);
   if (spec.fresh & CLONE_NEWNS) {
     if (auto text = kernel::read_own_mountinfo())
       spec.detach_mounts = kernel::find_mounts_of_type(*text, "fuse.containerfs");

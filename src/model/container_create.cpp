@@ -95,6 +95,7 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   }
   // A hostname has at most 64 bytes (HOST_NAME_MAX); a longer name is cut.
   spec.hostname = c->name.substr(0, 64);
+  spec.title = path_locked(*c);
   if (spec.fresh & CLONE_NEWNS) spec.detach_mounts = containerfs_mounts();
   auto init = kernel::spawn_init(spec);
   if (!init) return fail(log::refuse(init.error(), "mkdir {}: starting init", name));

@@ -120,6 +120,7 @@ Status Containers::load_children(Container& parent) {
     auto& ref = *c;
     parent.children.emplace(c->name, c->id);
     by_id_[c->id] = std::move(c);
+    retitle_init_locked(ref);
     if (auto loaded = load_children(ref); !loaded) return loaded;
   }
   return {};

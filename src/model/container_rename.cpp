@@ -51,6 +51,7 @@ Status Containers::rename(ContainerId parent_id, std::string_view name, Containe
   ContainerId id = c->id;
   parent->children.erase(it);
   parent->children.emplace(c->name, id);
+  retitle_subtree_locked(*c);
   return {};
 }
 

@@ -136,7 +136,7 @@ def listed_containers(cfs):
 def init_processes_below(cgroup_rel):
     out = []
     for pid in helpers.all_pids():
-        if helpers.cmdline(pid) != "containerfs-init":
+        if helpers.cmdline(pid).partition(" ")[0] != "containerfs-init":  # "containerfs-init web/db"
             continue
         try:
             cg = helpers.cgroup_of(pid)
@@ -153,7 +153,7 @@ def orphaned_inits():
     the daemon that made it died."""
     me = os.getpid()
     return [p for p in helpers.all_pids()
-            if helpers.cmdline(p) == "containerfs-init" and helpers.proc_status(p)
+            if helpers.cmdline(p).partition(" ")[0] == "containerfs-init" and helpers.proc_status(p)
             and int(helpers.proc_status(p)["PPid"]) == me]
 
 

@@ -35,7 +35,11 @@ Filesystem& filesystem(fuse_req_t req);
 std::vector<model::FileKind> files_of(const model::ContainerView& c);
 // Whether `node` exists now; ENOENT otherwise.
 Result<model::ContainerView> existing(Filesystem& fs, Node node);
-Result<struct stat> stat_of(Filesystem& fs, Node node);
+// `caller`: the pid asking (what `self` points to depends on who asks).
+Result<struct stat> stat_of(Filesystem& fs, Node node, pid_t caller);
+// What a symlink node reads as (`self`, a namespace file, a pending link);
+// its st_size is this text's length.
+Result<std::string> link_target(Filesystem& fs, Node node, pid_t caller);
 // Replies with an entry for `node`, or with its errno.
 void reply_entry(fuse_req_t req, Filesystem& fs, Node node);
 // The container directory named by (parent inode, name); ENOTDIR/ENOENT.

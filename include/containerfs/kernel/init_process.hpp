@@ -29,6 +29,7 @@ struct InitSpec {
   // a fresh pid namespace, the new one is its child.
   std::string pid_parent;
   std::string hostname;       // set when the uts namespace is fresh
+  std::string title;          // the container's path, for its command line
   // Written to timens_offsets of a fresh time namespace before the init's
   // exec enters it ("monotonic S N\nboottime S N"); empty: none.
   std::string time_offsets;

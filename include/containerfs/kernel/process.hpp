@@ -18,6 +18,10 @@ Result<std::vector<pid_t>> ns_pids(pid_t pid);
 Result<std::vector<pid_t>> parse_ns_pids(std::string_view status_text);
 // A field of /proc/PID/status ("Tgid", "TracerPid", "Uid", ...).
 Result<std::string> status_field(pid_t pid, std::string_view field);
+// Numeric field `number` (1-based, as proc(5) counts: 22 starttime, 48
+// arg_start, ...) of a /proc/PID/stat text; the command name in field 2
+// may hold spaces and parentheses. EINVAL if absent or not a number.
+Result<unsigned long long> stat_field(std::string_view stat_text, int number);
 
 // The pid of `pid` as seen from `reader`'s pid namespace; nullopt when the
 // reader cannot see it (the target is outside its pid namespace).

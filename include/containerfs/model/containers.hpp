@@ -241,6 +241,12 @@ class Containers {
   void restore_links_locked(Container& c, const std::vector<std::pair<std::string, std::string>>& links);
   // Re-derives `source` of shared slots from their link text (after load).
   void resolve_shares();
+  // "web/db" (for a container not yet in its parent's children too).
+  std::string path_locked(const Container& c) const;
+  // Has the init's command line name the container's path (after a load);
+  // _subtree: of every container from `c` down (after mv).
+  void retitle_init_locked(const Container& c) const;
+  void retitle_subtree_locked(const Container& c) const;
 
   // EBUSY if the container or one of its ancestors is frozen (cgroup.freeze):
   // a process started inside would stop before it could exec, and whoever

@@ -30,7 +30,7 @@ int create_file(fuse_req_t req, fuse_ino_t parent, const char* name, model::Cont
 
 void reply_created(fuse_req_t req, model::ContainerId id, fuse_file_info* fi) {
   Node node{id, model::FileKind::created};
-  auto st = stat_of(filesystem(req), node);
+  auto st = stat_of(filesystem(req), node, fuse_req_ctx(req)->pid);
   if (!st) return (void)fuse_reply_err(req, st.error());
   fuse_entry_param e{};
   e.ino = st->st_ino;

@@ -21,7 +21,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return (void)fuse_reply_err(req, EACCES);
   if (writes && model::is_controller_file(node->kind)) {
     // Read-only interface files (cpu.stat, memory.current): as cgroupfs.
-    auto st = stat_of(fs, *node);
+    auto st = stat_of(fs, *node, fuse_req_ctx(req)->pid);
     if (!st) return (void)fuse_reply_err(req, st.error());
     if (!(st->st_mode & 0222)) return (void)fuse_reply_err(req, EACCES);
   }

@@ -7,9 +7,10 @@ namespace containerfs::fuse {
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   auto& fs = filesystem(req);
+  const fuse_ctx* ctx = fuse_req_ctx(req);
   auto node = from_ino(ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
-  auto st = stat_of(fs, *node);
+  auto st = stat_of(fs, *node, ctx->pid);
   if (!st) return (void)fuse_reply_err(req, st.error());
   constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
                          FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
@@ -19,10 +20,9 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     // owner, the container's (chown -R reaches the files first).
     uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : st->st_uid;
     gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st->st_gid;
-    const fuse_ctx* ctx = fuse_req_ctx(req);
     auto done = fs.containers->set_owner(node->id, uid, gid, model::Caller{ctx->uid, ctx->gid});
     if (!done) return (void)fuse_reply_err(req, done.error());
-    st = stat_of(fs, *node);
+    st = stat_of(fs, *node, ctx->pid);
     if (!st) return (void)fuse_reply_err(req, st.error());
   }
   // Read-only by kind, or (controller files) by the kernel's mode.
