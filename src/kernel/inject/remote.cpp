@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <string>
 
 namespace containerfs::kernel::inject_detail {
@@ -48,23 +49,43 @@ Status RemoteMemory::write(std::uint64_t addr, const void* buf, std::size_t n) {
   return transfer(fd_.get(), addr, static_cast<const char*>(buf), n, ::pwrite);
 }
 
+namespace {
+
+// The area below one stack pointer (and its red zone), if it lies inside
+// one readable and writable mapping.
+std::optional<std::uint64_t> area_below(std::uint64_t sp, const std::vector<Mapping>& maps) {
+  if (sp < arch::kRedZone + Scratch::kSize + 64) return std::nullopt;
+  const std::uint64_t top = (sp - arch::kRedZone) & ~std::uint64_t{63};
+  const std::uint64_t base = top - Scratch::kSize;
+  auto in = std::find_if(maps.begin(), maps.end(), [&](const Mapping& m) {
+    return m.start <= base && top <= m.end && m.read && m.write;
+  });
+  if (in == maps.end()) return std::nullopt;
+  return base;
+}
+
+}  // namespace
+
 Result<std::uint64_t> Scratch::acquire(RemoteMemory& mem, const std::vector<Mapping>& maps,
                                        const std::vector<std::uint64_t>& stack_pointers) {
   if (base_ != 0) return base_;
   for (std::uint64_t sp : stack_pointers) {
-    if (sp < arch::kRedZone + kSize + 64) continue;
-    const std::uint64_t top = (sp - arch::kRedZone) & ~std::uint64_t{63};
-    const std::uint64_t base = top - kSize;
-    auto in = std::find_if(maps.begin(), maps.end(), [&](const Mapping& m) {
-      return m.start <= base && top <= m.end && m.read && m.write;
-    });
-    if (in == maps.end()) continue;
+    auto base = area_below(sp, maps);
+    if (!base) continue;
     std::vector<std::uint8_t> saved(kSize);
-    if (!mem.read(base, saved.data(), saved.size())) continue;
-    base_ = base;
+    if (!mem.read(*base, saved.data(), saved.size())) continue;
+    base_ = *base;
     saved_ = std::move(saved);
     return base_;
   }
+  return fail(EFAULT);
+}
+
+Result<std::uint64_t> Scratch::locate(const std::vector<Mapping>& maps,
+                                      const std::vector<std::uint64_t>& stack_pointers) const {
+  if (base_ != 0) return base_;
+  for (std::uint64_t sp : stack_pointers)
+    if (auto base = area_below(sp, maps)) return *base;
   return fail(EFAULT);
 }
 

@@ -106,9 +106,11 @@ struct JobEnd {
 // requests must come from the thread that attached):
 //   prepare: seize every thread (an interrupt queued for each), check the
 //            pidfd; answer `prepared`;
-//   proceed: write the pid into the new cgroup (answer `joined` if asked
-//            to); inject, restore, detach; answer `done`. If the injection
-//            fails, the pid goes back into the cgroup it left.
+//   proceed: wait for the stops and judge the calls (not for a writer
+//            moving itself: it stops only after its answer); write the pid
+//            into the new cgroup (answer `joined` if asked to); inject,
+//            restore, detach; answer `done`. If the injection fails, the
+//            pid goes back into the cgroup it left.
 // Nothing but the seize happens before proceed, so a move the daemon never
 // confirms (it died, or dropped the ticket) leaves nothing to undo.
 
@@ -140,6 +142,11 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
       return {};
     }
     const bool tell_joined = command.kind == Kind::proceed_joined;
+    // Before the cgroup changes: every thread stopped and the calls judged
+    // (seccomp), so that a refusal leaves the cgroup alone. A writer moving
+    // itself stops only once its write is answered, after the join.
+    if (!tell_joined && op.seized())
+      if (auto checked = op.stop_and_check(); !checked) return {Note{Kind::done, checked.error()}};
     if (join >= 0) {
       if (auto ok = write_pid(join, pid); !ok)
         return {Note{tell_joined ? Kind::joined : Kind::done, ok.error()}};
