@@ -123,6 +123,7 @@ Status ProcessInjection::load_maps(pid_t tid) {
   if (maps_) return {};
   auto maps = read_maps(procdir_.get(), fmt::format("task/{}/maps", tid));
   if (!maps) return std::unexpected(maps.error());
+  if (maps->empty()) return fail(ESRCH);  // no address space left: exiting
   maps_ = std::move(*maps);
   return {};
 }

@@ -22,14 +22,16 @@ Status RemoteMemory::open() {
 
 namespace {
 
-// Whole transfers through /proc/PID/mem: pread or pwrite until done.
+// Whole transfers through /proc/PID/mem: pread or pwrite until done. An
+// address that is not mapped gives EIO; end of file (ESRCH here) means
+// there is no address space any more: the process is exiting.
 template <typename Buf, typename Io>
 Status transfer(int fd, std::uint64_t addr, Buf* p, std::size_t n, Io io) {
   while (n > 0) {
     ssize_t r = io(fd, p, n, static_cast<off_t>(addr));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return fail_errno();
-    if (r == 0) return fail(EFAULT);
+    if (r == 0) return fail(ESRCH);
     p += r;
     addr += static_cast<std::uint64_t>(r);
     n -= static_cast<std::size_t>(r);
@@ -110,7 +112,10 @@ Result<std::uint64_t> find_syscall_insn(RemoteMemory& mem, const std::vector<Map
     const std::uint64_t end = std::min(m->end, m->start + kMaxPerMapping);
     for (std::uint64_t at = m->start; at < end; at += kChunk) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, end - at));
-      if (!mem.read(at, buf.data(), n)) break;
+      if (auto s = mem.read(at, buf.data(), n); !s) {
+        if (s.error() == ESRCH) return std::unexpected(ESRCH);  // exiting
+        break;
+      }
       // Chunks are aligned to kInsnAlign; an instruction split across two
       // chunks is simply not found (there are plenty).
       for (std::size_t i = 0; i + insn.size() <= n; i += arch::kInsnAlign)

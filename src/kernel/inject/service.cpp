@@ -154,13 +154,16 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
     }
     if (tell_joined) (void)answer(sock, Kind::joined, 0);
     if (op.seized()) outcome = op.complete();
+    // Back before the release: a move refused before any injection (a
+    // writer's own seccomp filters) leaves threads that are still stopped,
+    // and they never run in the container's cgroup.
+    if (!outcome && moved && undo >= 0) {
+      if (auto back = put_back(undo, pid); !back)
+        log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
+                  std::strerror(back.error()));
+    }
     reusable = op.release_all() && outcome;
   }  // every stopped thread restored and detached
-  if (!outcome && moved && undo >= 0) {
-    if (auto back = put_back(undo, pid); !back)
-      log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
-                std::strerror(back.error()));
-  }
   if (!outcome) return {Note{Kind::done, outcome.error()}};
   (void)answer(sock, Kind::done, 0);
   return {std::nullopt, reusable};

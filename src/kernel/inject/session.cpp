@@ -258,8 +258,19 @@ Status ProcessInjection::settle(Deadline deadline) {
 }
 
 Status ProcessInjection::stop_and_check() {
-  if (!checked_) checked_ = find_work();
+  if (!checked_) {
+    checked_ = find_work();
+    // Killed meanwhile, it fails whatever step came next (its namespaces,
+    // registers or memory no longer readable): say what happened.
+    if (!*checked_ && checked_->error() != ESRCH && exiting()) checked_ = refuse(ESRCH, "it exited");
+  }
   return *checked_;
+}
+
+bool ProcessInjection::exiting() {
+  if (!pidfd_alive(pidfd_.get())) return true;
+  auto maps = read_small_file(procdir_.get(), "maps");  // empty once its address space is gone
+  return !maps || maps->empty();
 }
 
 Status ProcessInjection::find_work() {

@@ -76,6 +76,8 @@ class ProcessInjection {
   Status settle(Deadline deadline);
   // stop_and_check() the first time: settles, fills work_ and judges it.
   Status find_work();
+  // It has exited, or is exiting (no address space left).
+  bool exiting();
   Result<std::uint64_t> insn_for(Thread& th);
   Result<long> call(Thread& th, const SysCall& sys);
   // One call per thread, all at once.
