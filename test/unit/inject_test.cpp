@@ -645,16 +645,22 @@ void attach(const Filter& filter) { attach(filter.data(), filter.size()); }
 
 std::string seccomp_mode(pid_t pid, pid_t tid) { return task_status(pid, tid, "Seccomp"); }
 
-// Refused with EPERM, and the target is as it was: alive, released, still
-// in its namespaces, answering.
-void require_refused_untouched(ReaderTarget& target, pid_t src, const InjectRequest& req) {
-  const ino_t net = ns_ino(target.pid(), "net"), uts = ns_ino(target.pid(), "uts");
+// Moving pid into src's uts, net and ipc namespaces is refused with EPERM,
+// and every thread is released.
+void require_eperm(pid_t pid, pid_t src) {
   Injector inj(test_options());
-  auto r = inj.run(req);
+  auto r = inj.run({pid, src, kUtsNetIpc});
   REQUIRE_FALSE(r);
   CHECK(r.error() == EPERM);
-  REQUIRE(::kill(target.pid(), 0) == 0);
-  require_released(target.pid());
+  REQUIRE(::kill(pid, 0) == 0);
+  require_released(pid);
+}
+
+// Refused with EPERM, and the target is as it was: alive, released, still
+// in its namespaces, answering.
+void require_refused_untouched(ReaderTarget& target, pid_t src) {
+  const ino_t net = ns_ino(target.pid(), "net"), uts = ns_ino(target.pid(), "uts");
+  require_eperm(target.pid(), src);
   CHECK(ns_ino(target.pid(), "net") == net);
   CHECK(ns_ino(target.pid(), "uts") == uts);
   auto reply = target.ask();
@@ -664,6 +670,19 @@ void require_refused_untouched(ReaderTarget& target, pid_t src, const InjectRequ
   CHECK(reply->net != ns_ino(src, "net"));
 }
 
+// Moved into src's uts, net and ipc namespaces, released, and answering
+// from inside (src's hostname is `host`).
+void require_moves(ReaderTarget& target, pid_t src, const std::string& host) {
+  Injector inj(test_options());
+  REQUIRE(inj.run({target.pid(), src, kUtsNetIpc}).has_value());
+  require_moved(target.pid(), src, {"uts", "net", "ipc"});
+  require_released(target.pid());
+  auto reply = target.ask();
+  REQUIRE(reply);
+  CHECK(reply->host == host);
+  CHECK(reply->err == 0);
+}
+
 TEST_CASE("inject: a process under a filter that allows everything is moved", "[inject][seccomp]") {
   auto src = make_source("cfs-src-seccomp");
   const Filter allow = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
@@ -671,13 +690,7 @@ TEST_CASE("inject: a process under a filter that allows everything is moved", "[
   REQUIRE(seccomp_mode(target.pid(), target.pid()) == "2");
   Injector inj(test_options());
   CHECK(inj.run({target.pid(), ::getpid(), kUtsNetIpc}).has_value());  // nothing to do
-  REQUIRE(inj.run({target.pid(), src.pid(), kUtsNetIpc}).has_value());
-  require_moved(target.pid(), src.pid(), {"uts", "net", "ipc"});
-  require_released(target.pid());
-  auto reply = target.ask();
-  REQUIRE(reply);
-  CHECK(reply->host == "cfs-src-seccomp");
-  CHECK(reply->err == 0);
+  require_moves(target, src.pid(), "cfs-src-seccomp");
 }
 
 TEST_CASE("inject: a filter that would deny, kill, trap, trace or notify setns refuses the move", "[inject][seccomp]") {
@@ -688,7 +701,7 @@ TEST_CASE("inject: a filter that would deny, kill, trap, trace or notify setns r
     INFO("action " << std::hex << action);
     const Filter filter = answer_to(SYS_setns, action);
     ReaderTarget target([&] { attach(filter); });
-    require_refused_untouched(target, src.pid(), {target.pid(), src.pid(), kUtsNetIpc});
+    require_refused_untouched(target, src.pid());
   }
 }
 
@@ -696,9 +709,7 @@ TEST_CASE("inject: SECCOMP_RET_LOG lets the calls through", "[inject][seccomp]")
   auto src = make_source("cfs-src-log");
   const Filter filter = answer_to(SYS_setns, SECCOMP_RET_LOG);
   ReaderTarget target([&] { attach(filter); });
-  Injector inj(test_options());
-  REQUIRE(inj.run({target.pid(), src.pid(), kUtsNetIpc}).has_value());
-  require_moved(target.pid(), src.pid(), {"uts", "net", "ipc"});
+  require_moves(target, src.pid(), "cfs-src-log");
 }
 
 TEST_CASE("inject: each call of the move is judged, not only setns", "[inject][seccomp]") {
@@ -707,7 +718,7 @@ TEST_CASE("inject: each call of the move is judged, not only setns", "[inject][s
     INFO("system call " << nr);
     const Filter filter = answer_to(nr, SECCOMP_RET_KILL_PROCESS);
     ReaderTarget target([&] { attach(filter); });
-    require_refused_untouched(target, src.pid(), {target.pid(), src.pid(), kUtsNetIpc});
+    require_refused_untouched(target, src.pid());
   }
 }
 
@@ -715,13 +726,7 @@ TEST_CASE("inject: pidfd_open answered ENOSYS by a filter: the move goes through
   auto src = make_source("cfs-src-nopidfd");
   const Filter filter = answer_to(SYS_pidfd_open, SECCOMP_RET_ERRNO | ENOSYS);
   ReaderTarget target([&] { attach(filter); });
-  Injector inj(test_options());
-  REQUIRE(inj.run({target.pid(), src.pid(), kUtsNetIpc}).has_value());
-  require_moved(target.pid(), src.pid(), {"uts", "net", "ipc"});
-  require_released(target.pid());
-  auto reply = target.ask();
-  REQUIRE(reply);
-  CHECK(reply->host == "cfs-src-nopidfd");
+  require_moves(target, src.pid(), "cfs-src-nopidfd");
   // ... and then it is judged on openat.
   const Filter both = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
                        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
@@ -730,7 +735,7 @@ TEST_CASE("inject: pidfd_open answered ENOSYS by a filter: the move goes through
                        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
                        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
   ReaderTarget closed([&] { attach(both); });
-  require_refused_untouched(closed, src.pid(), {closed.pid(), src.pid(), kUtsNetIpc});
+  require_refused_untouched(closed, src.pid());
 }
 
 // setns(fd, ...) allowed for one descriptor number only; anything else kills.
@@ -758,12 +763,9 @@ TEST_CASE("inject: the descriptor setns gets is foreseen as the kernel will hand
       attach(filter.data(), filter.size());
     });
     if (off == 0) {
-      Injector inj(test_options());
-      REQUIRE(inj.run({target.pid(), src.pid(), kUtsNetIpc}).has_value());
-      require_moved(target.pid(), src.pid(), {"uts", "net", "ipc"});
-      CHECK(target.ask());
+      require_moves(target, src.pid(), "cfs-src-fd");
     } else {
-      require_refused_untouched(target, src.pid(), {target.pid(), src.pid(), kUtsNetIpc});
+      require_refused_untouched(target, src.pid());
     }
   }
 }
@@ -844,12 +846,9 @@ TEST_CASE("inject: the instruction pointer a filter sees is the kernel's", "[inj
   const Filter from_vdso = kill_from(start, end);
   ReaderTarget in_read([&] { attach(from_vdso); });
 #if defined(__x86_64__)
-  Injector inj(test_options());
-  REQUIRE(inj.run({in_read.pid(), src.pid(), kUtsNetIpc}).has_value());
-  require_moved(in_read.pid(), src.pid(), {"uts", "net", "ipc"});
-  CHECK(in_read.ask());
+  require_moves(in_read, src.pid(), "cfs-src-ip");
 #else
-  require_refused_untouched(in_read, src.pid(), {in_read.pid(), src.pid(), kUtsNetIpc});
+  require_refused_untouched(in_read, src.pid());
 #endif
 }
 
@@ -872,11 +871,7 @@ TEST_CASE("inject: one thread whose own filter denies setns keeps every thread w
   }, 2000ms));
   CHECK(seccomp_mode(target.pid(), target.pid()) == "0");
   const ino_t net = ns_ino(target.pid(), "net");
-  Injector inj(test_options());
-  auto r = inj.run({target.pid(), src.pid(), kUtsNetIpc});
-  REQUIRE_FALSE(r);
-  CHECK(r.error() == EPERM);
-  require_released(target.pid());
+  require_eperm(target.pid(), src.pid());
   for (pid_t tid : tasks_of(target.pid())) {
     INFO("thread " << tid);
     CHECK(task_ns_ino(target.pid(), tid, "net") == net);
@@ -897,11 +892,7 @@ TEST_CASE("inject: a process in seccomp strict mode is refused with EPERM and li
   });
   REQUIRE(wait_until([&] { return seccomp_mode(target.pid(), target.pid()) == "1"; }, 2000ms));
   const ino_t net = ns_ino(target.pid(), "net");
-  Injector inj(test_options());
-  auto r = inj.run({target.pid(), src.pid(), kUtsNetIpc});
-  REQUIRE_FALSE(r);
-  CHECK(r.error() == EPERM);
-  require_released(target.pid());
+  require_eperm(target.pid(), src.pid());
   CHECK(ns_ino(target.pid(), "net") == net);
   REQUIRE(::write(cmd.w(), "\n", 1) == 1);
   CHECK(read_line(out.r(), 2000ms) == std::optional<std::string>(""));  // echoed: alive and well
