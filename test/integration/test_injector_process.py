@@ -141,6 +141,9 @@ def test_a_stuck_injector_process_costs_a_bounded_wait(cfs, procs):
         assert 9 < result["took"] < 15, result
     finally:
         os.kill(helper, signal.SIGCONT)
+    # The stale move seizes the process before it finds itself cancelled:
+    # untraced only counts after that.
+    wait_until(lambda: f"move of pid {p.pid} cancelled" in cfs.log(), 5, what="the stale move to be cancelled")
     wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0"
                and helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the stale move to be dropped")
     assert proc_ns(p.pid, "network") == before

@@ -13,7 +13,14 @@
 //
 // Only the namespaces that differ are joined, per thread; a process already
 // in all of them succeeds without being traced at all (even one that could
-// not be: traced, under seccomp). Joining a mount namespace makes the
+// not be: traced, in seccomp strict mode).
+//
+// A thread under seccomp filters is moved only if its filters would let
+// through every system call the move makes in it: once every thread is
+// stopped, each one's filters are read (PTRACE_SECCOMP_GET_FILTER) and run,
+// as the kernel runs them, on those calls -- numbers, arguments, the native
+// architecture, the instruction pointer they are made from -- before any
+// is made (see src/kernel/inject/seccomp_check.cpp). Joining a mount namespace makes the
 // process's root and working directory the root of that namespace (setns(2)
 // semantics). A pid namespace is only ever entered "for children": the
 // process keeps its pid, its new children are born inside.
@@ -29,8 +36,10 @@
 //            InjectorOptions::stop_timeout (e.g. frozen by the cgroup v1
 //            freezer, or blocked uninterruptibly), or could not run the
 //            injected call (cgroup v2 freeze).
-//   EPERM    under seccomp (strict or filter: we cannot prove setns is
-//            allowed, and a filter could kill it); ptrace not permitted
+//   EPERM    a thread's seccomp filters would not let a call of the move
+//            through (an errno, a kill, a trap, a tracer's or a user
+//            notifier's turn), or cannot be read (the tracer itself is
+//            under seccomp); seccomp strict mode; ptrace not permitted
 //            (Yama ptrace_scope, an LSM); setns itself refused in the target
 //            (it lacks CAP_SYS_ADMIN in the relevant user ns).
 //   EOPNOTSUPP the source's namespaces are not reachable from inside the

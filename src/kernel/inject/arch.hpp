@@ -3,6 +3,7 @@
 // and the system-call-restart fix-up. Everything else is generic.
 #pragma once
 
+#include <linux/audit.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -23,11 +24,18 @@ namespace containerfs::kernel::inject_detail::arch {
 inline constexpr std::array<std::uint8_t, 2> kSyscallInsn = {0x0f, 0x05};  // syscall
 inline constexpr std::size_t kInsnAlign = 1;
 inline constexpr std::size_t kRedZone = 128;  // System V x86-64 ABI
+inline constexpr std::uint32_t kAuditArch = AUDIT_ARCH_X86_64;  // seccomp_data.arch of a native call
 #else
 inline constexpr std::array<std::uint8_t, 4> kSyscallInsn = {0x01, 0x00, 0x00, 0xd4};  // svc #0
 inline constexpr std::size_t kInsnAlign = 4;
 inline constexpr std::size_t kRedZone = 0;
+inline constexpr std::uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
 #endif
+
+// seccomp_data.instruction_pointer of a system call made at `insn`: the
+// kernel shows the address the thread returns to, right after the
+// instruction (rip after `syscall`, the exception return address after `svc`).
+inline std::uint64_t seccomp_ip(std::uint64_t insn) { return insn + kSyscallInsn.size(); }
 
 // user_regs_struct: x86_64 for PTRACE_GETREGS, aarch64 for NT_PRSTATUS.
 struct Regs {

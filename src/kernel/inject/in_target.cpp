@@ -15,14 +15,11 @@
 
 #include <fmt/format.h>
 
+#include "calls.hpp"
 #include "kinds.hpp"
 #include "session.hpp"
 
 namespace containerfs::kernel::inject_detail {
-
-namespace {
-std::uint64_t arg(long v) { return static_cast<std::uint64_t>(v); }
-}  // namespace
 
 Result<std::uint64_t> ProcessInjection::insn_for(Thread& th) {
   if (th.insn) return *th.insn;
@@ -41,11 +38,7 @@ Result<std::uint64_t> ProcessInjection::insn_for(Thread& th) {
     }
   }
   if (!gadget_) {
-    if (!maps_) {
-      auto maps = read_maps(procdir_.get(), fmt::format("task/{}/maps", th.tracee.tid()));
-      if (!maps) return std::unexpected(maps.error());
-      maps_ = std::move(*maps);
-    }
+    if (auto s = load_maps(th.tracee.tid()); !s) return std::unexpected(s.error());
     auto g = find_syscall_insn(*mem_, *maps_);
     if (!g) return std::unexpected(g.error());
     gadget_ = *g;
@@ -69,8 +62,8 @@ Result<long> ProcessInjection::note(Thread& th, long nr, Result<long> r) {
   return r;
 }
 
-std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>& ths, long nr,
-                                                     const std::vector<std::array<std::uint64_t, 6>>& args) {
+std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>& ths,
+                                                     const std::vector<SysCall>& sys) {
   std::vector<Result<long>> out(ths.size(), Result<long>(0));
   std::vector<RemoteCall> calls;
   std::vector<std::size_t> index;
@@ -80,34 +73,40 @@ std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>&
       out[i] = fail(th.failure);
       continue;
     }
-      auto insn = insn_for(th);
+    auto insn = insn_for(th);
     if (!insn) {
       th.failure = insn.error();
       out[i] = refuse(insn.error(), fmt::format("no system call instruction to use in thread {}", th.tracee.tid()));
       continue;
     }
+    // Judged beforehand (check_seccomp); this catches an argument that
+    // turned out other than foreseen. The thread stays usable: a signal
+    // mask blocked for re-queueing must still be restored.
+    if (auto ok = seccomp_lets_through(th, *insn, sys[i]); !ok) {
+      out[i] = std::unexpected(ok.error());
+      continue;
+    }
     RemoteCall c;
     c.tracee = &th.tracee;
     c.insn = *insn;
-    c.nr = nr;
-    c.args = args[i];
+    c.nr = sys[i].nr;
+    c.args = sys[i].args;
     calls.push_back(c);
     index.push_back(i);
   }
   run_calls(calls, SyscallTimeouts{opts_.syscall_timeout, opts_.stop_timeout});
-  for (std::size_t k = 0; k < calls.size(); ++k) out[index[k]] = note(*ths[index[k]], nr, *calls[k].result);
+  for (std::size_t k = 0; k < calls.size(); ++k)
+    out[index[k]] = note(*ths[index[k]], calls[k].nr, *calls[k].result);
   return out;
 }
 
-Result<long> ProcessInjection::call(Thread& th, long nr, std::array<std::uint64_t, 6> args) {
-  return call_all({&th}, nr, {args})[0];
-}
+Result<long> ProcessInjection::call(Thread& th, const SysCall& sys) { return call_all({&th}, {sys})[0]; }
 
 bool ProcessInjection::vanished(const Thread& th, const Result<long>& r) const {
   return !r && r.error() == ESRCH && th.tracee.gone() && pidfd_alive(pidfd_.get());
 }
 
-Result<std::uint64_t> ProcessInjection::scratch() {
+std::pair<std::vector<std::uint64_t>, pid_t> ProcessInjection::stack_pointers() {
   std::vector<std::uint64_t> sps;
   pid_t live = 0;
   for (auto& th : threads_) {
@@ -117,14 +116,31 @@ Result<std::uint64_t> ProcessInjection::scratch() {
       if (live == 0) live = th.tracee.tid();
     }
   }
+  return {std::move(sps), live};
+}
+
+Status ProcessInjection::load_maps(pid_t tid) {
+  if (maps_) return {};
+  auto maps = read_maps(procdir_.get(), fmt::format("task/{}/maps", tid));
+  if (!maps) return std::unexpected(maps.error());
+  if (maps->empty()) return fail(ESRCH);  // no address space left: exiting
+  maps_ = std::move(*maps);
+  return {};
+}
+
+Result<std::uint64_t> ProcessInjection::scratch() {
+  auto [sps, live] = stack_pointers();
   if (live == 0) return fail(ESRCH);
   if (!mem_) mem_.emplace(procdir_.get(), live);
-  if (!maps_) {
-    auto maps = read_maps(procdir_.get(), fmt::format("task/{}/maps", live));
-    if (!maps) return std::unexpected(maps.error());
-    maps_ = std::move(*maps);
-  }
+  if (auto s = load_maps(live); !s) return std::unexpected(s.error());
   return scratch_.acquire(*mem_, *maps_, sps);
+}
+
+Result<std::uint64_t> ProcessInjection::scratch_address() {
+  auto [sps, live] = stack_pointers();
+  if (live == 0) return fail(ESRCH);
+  if (auto s = load_maps(live); !s) return std::unexpected(s.error());
+  return scratch_.locate(*maps_, sps);
 }
 
 std::optional<pid_t> ProcessInjection::source_pid_in_target() {
@@ -151,6 +167,13 @@ std::optional<pid_t> ProcessInjection::source_pid_in_target() {
   return result;
 }
 
+std::vector<std::size_t> ProcessInjection::pidfd_openers(const std::vector<Thread*>& ths) {
+  std::vector<std::size_t> opener(ths.size(), 0);
+  for (std::size_t i = 1; i < ths.size(); ++i)
+    if (::syscall(SYS_kcmp, ths[0]->tracee.tid(), ths[i]->tracee.tid(), KCMP_FILES, 0, 0) != 0) opener[i] = i;
+  return opener;
+}
+
 Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
   Status result;
   auto keep_first = [&](Status s) {
@@ -159,19 +182,16 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
   std::vector<std::size_t> per_ns;  // threads that take the /proc path
   if (auto pid = source_pid_in_target()) {
     // One pidfd names all the namespaces; setns(pidfd, mask) joins them all
-    // or none. Threads sharing the first one's fd table (pthreads do) use
-    // the pidfd it opens; any other opens its own.
-    std::vector<std::size_t> opener(ths.size(), 0);
-    std::vector<Thread*> openers{ths[0]};
-    std::vector<std::size_t> opener_index{0};
-    for (std::size_t i = 1; i < ths.size(); ++i) {
-      if (::syscall(SYS_kcmp, ths[0]->tracee.tid(), ths[i]->tracee.tid(), KCMP_FILES, 0, 0) == 0) continue;
-      opener[i] = i;
+    // or none.
+    const std::vector<std::size_t> opener = pidfd_openers(ths);
+    std::vector<Thread*> openers;
+    std::vector<std::size_t> opener_index;
+    for (std::size_t i = 0; i < ths.size(); ++i) {
+      if (opener[i] != i) continue;
       openers.push_back(ths[i]);
       opener_index.push_back(i);
     }
-    auto opened = call_all(openers, SYS_pidfd_open,
-                           std::vector<std::array<std::uint64_t, 6>>(openers.size(), {arg(*pid), 0, 0, 0, 0, 0}));
+    auto opened = call_all(openers, std::vector<SysCall>(openers.size(), calls::pidfd_open(*pid)));
     std::vector<Result<long>> fds(ths.size(), Result<long>(fail(EBADF)));
     for (std::size_t k = 0; k < openers.size(); ++k) fds[opener_index[k]] = opened[k];
     // The number named our source when they opened it iff the source is
@@ -186,7 +206,7 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
         else per_ns.push_back(i);  // its opener vanished
       } else if (*fd >= 0) {
         open.push_back(i);
-      } else if (*fd == -ESRCH || *fd == -ENOSYS) {
+      } else if (calls::takes_proc_path(*fd)) {
         per_ns.push_back(i);
       } else if (opener[i] == i) {
         keep_first(refuse(static_cast<int>(-*fd), "pidfd_open failed in the target"));
@@ -196,13 +216,13 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
     // has changed anywhere. Then all the others at once.
     for (std::size_t part = 0; part < 2 && result && !open.empty(); ++part) {
       std::vector<Thread*> group;
-      std::vector<std::array<std::uint64_t, 6>> args;
+      std::vector<SysCall> setns;
       for (std::size_t k = part == 0 ? 0 : 1; k < (part == 0 ? 1 : open.size()); ++k) {
         group.push_back(ths[open[k]]);
-        args.push_back({arg(*fds[opener[open[k]]]), arg(masks[open[k]]), 0, 0, 0, 0});
+        setns.push_back(calls::setns(*fds[opener[open[k]]], masks[open[k]]));
       }
       if (group.empty()) break;
-      auto rs = call_all(group, SYS_setns, args);
+      auto rs = call_all(group, setns);
       for (std::size_t k = 0; k < group.size(); ++k) {
         if (vanished(*group[k], rs[k])) continue;
         if (!rs[k]) {
@@ -217,18 +237,18 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
     }
     // Each pidfd closed once, by a live thread of its fd table.
     std::vector<Thread*> closers;
-    std::vector<std::array<std::uint64_t, 6>> args;
+    std::vector<SysCall> closes;
     for (std::size_t k = 0; k < openers.size(); ++k) {
       const std::size_t o = opener_index[k];
       if (!fds[o] || *fds[o] < 0) continue;
       for (std::size_t i = 0; i < ths.size(); ++i) {
         if (opener[i] != o || ths[i]->tracee.gone() || ths[i]->failure != 0) continue;
         closers.push_back(ths[i]);
-        args.push_back({arg(*fds[o]), 0, 0, 0, 0, 0});
+        closes.push_back(calls::close(*fds[o]));
         break;
       }
     }
-    (void)call_all(closers, SYS_close, args);
+    (void)call_all(closers, closes);
   } else {
     for (std::size_t i = 0; i < ths.size(); ++i) per_ns.push_back(i);
   }
@@ -258,7 +278,7 @@ Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
         result = s;
         break;
       }
-      auto r = call(th, SYS_openat, {arg(AT_FDCWD), *buf, arg(O_RDONLY | O_CLOEXEC), 0, 0, 0});
+      auto r = call(th, calls::open_ns(*buf));
       if (!r) {
         result = std::unexpected(r.error());
         break;
@@ -270,7 +290,7 @@ Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
         fd = *r;
         break;
       }
-      (void)call(th, SYS_close, {arg(*r), 0, 0, 0, 0, 0});
+      (void)call(th, calls::close(*r));
     }
     if (!result) break;
     if (fd < 0) {
@@ -282,7 +302,7 @@ Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
   }
   if (result) {
     for (auto [flag, fd] : opened) {
-      auto r = call(th, SYS_setns, {arg(fd), arg(flag), 0, 0, 0, 0});
+      auto r = call(th, calls::setns(fd, flag));
       if (!r) {
         result = std::unexpected(r.error());
         break;
@@ -293,7 +313,7 @@ Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
       }
     }
   }
-  for (auto [flag, fd] : opened) (void)call(th, SYS_close, {arg(fd), 0, 0, 0, 0, 0});
+  for (auto [flag, fd] : opened) (void)call(th, calls::close(fd));
   return result;
 }
 
@@ -326,28 +346,26 @@ void ProcessInjection::requeue_signals(Thread& th) {
   // blocked, none is dequeued (and re-intercepted) before the last call, and
   // right after it the kernel delivers them with their exact semantics.
   const std::uint64_t all = ~std::uint64_t{0};
-  const std::uint64_t mask_at = *buf, old_at = *buf + 8, infos_at = *buf + 16;
-  if (auto s = mem_->write(mask_at, &all, sizeof all); !s) return report("write", s.error());
-  auto r = call(th, SYS_rt_sigprocmask, {arg(SIG_BLOCK), mask_at, old_at, 8, 0, 0});
+  if (auto s = mem_->write(calls::full_mask_at(*buf), &all, sizeof all); !s) return report("write", s.error());
+  auto r = call(th, calls::block_all_signals(*buf));
   if (!r || *r < 0) return report("rt_sigprocmask", r ? static_cast<int>(-*r) : r.error());
   drop_sigstop();
   std::vector<siginfo_t> sigs = std::exchange(t.intercepted(), {});
-  constexpr std::size_t kPerBatch = (Scratch::kSize - 16) / sizeof(siginfo_t);
-  for (std::size_t i = 0; i < sigs.size() && th.failure == 0; i += kPerBatch) {
-    const std::size_t n = std::min(kPerBatch, sigs.size() - i);
-    if (auto s = mem_->write(infos_at, &sigs[i], n * sizeof(siginfo_t)); !s) {
+  const std::size_t per_batch = (*buf + Scratch::kSize - calls::siginfo_at(*buf, 0)) / sizeof(siginfo_t);
+  for (std::size_t i = 0; i < sigs.size() && th.failure == 0; i += per_batch) {
+    const std::size_t n = std::min(per_batch, sigs.size() - i);
+    if (auto s = mem_->write(calls::siginfo_at(*buf, 0), &sigs[i], n * sizeof(siginfo_t)); !s) {
       report("write", s.error());
       break;
     }
     for (std::size_t j = 0; j < n; ++j) {
       const siginfo_t& si = sigs[i + j];
-      auto q = call(th, SYS_rt_tgsigqueueinfo,
-                    {arg(own_tgid), arg(own_tid), arg(si.si_signo), infos_at + j * sizeof(siginfo_t), 0, 0});
+      auto q = call(th, calls::queue_signal(own_tgid, own_tid, si.si_signo, calls::siginfo_at(*buf, j)));
       if (!q || *q < 0) report(fmt::format("rt_tgsigqueueinfo({})", si.si_signo), q ? static_cast<int>(-*q) : q.error());
     }
   }
   // Whatever happened above, the mask goes back.
-  r = call(th, SYS_rt_sigprocmask, {arg(SIG_SETMASK), old_at, 0, 8, 0, 0});
+  r = call(th, calls::restore_signal_mask(*buf));
   if (!r || *r < 0) {
     if (log_)
       log_(fmt::format("containerfs: pid {} thread {}: its signal mask could not be restored: {}", req_.pid,

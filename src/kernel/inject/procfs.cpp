@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <string_view>
@@ -132,8 +133,11 @@ Result<TaskStat> read_stat(int dirfd, const std::string& path) {
   return st;
 }
 
-Result<std::vector<pid_t>> list_tasks(int procdir) {
-  int fd = ::openat(procdir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+namespace {
+
+// The non-negative numbers naming the entries of a /proc directory.
+Result<std::vector<int>> list_numbers(int dirfd, const std::string& path) {
+  int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return fail_proc();
   DIR* dir = ::fdopendir(fd);
   if (!dir) {
@@ -141,17 +145,39 @@ Result<std::vector<pid_t>> list_tasks(int procdir) {
     ::close(fd);
     return fail(e);
   }
-  std::vector<pid_t> tids;
+  std::vector<int> numbers;
   errno = 0;
   while (dirent* d = ::readdir(dir)) {
-    pid_t tid = 0;
-    if (parse_int(std::string_view(d->d_name), tid) && tid > 0) tids.push_back(tid);
+    int n = 0;
+    if (parse_int(std::string_view(d->d_name), n) && n >= 0) numbers.push_back(n);
   }
   int e = errno;
   ::closedir(dir);
   if (e != 0) return fail(e == ENOENT ? ESRCH : e);
-  if (tids.empty()) return fail(ESRCH);
+  return numbers;
+}
+
+}  // namespace
+
+Result<std::vector<pid_t>> list_tasks(int procdir) {
+  auto tids = list_numbers(procdir, "task");
+  if (!tids) return std::unexpected(tids.error());
+  std::erase(*tids, 0);
+  if (tids->empty()) return fail(ESRCH);
   return tids;
+}
+
+Result<std::vector<int>> lowest_free_fds(int procdir, pid_t tid, std::size_t count) {
+  auto open = list_numbers(procdir, fmt::format("task/{}/fd", tid));
+  if (!open) return std::unexpected(open.error());
+  std::sort(open->begin(), open->end());
+  std::vector<int> free;
+  auto in_use = open->begin();
+  for (int fd = 0; free.size() < count; ++fd) {
+    while (in_use != open->end() && *in_use < fd) ++in_use;
+    if (in_use == open->end() || *in_use != fd) free.push_back(fd);
+  }
+  return free;
 }
 
 Result<NsId> ns_id_at(int dirfd, const std::string& path) {

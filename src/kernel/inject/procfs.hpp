@@ -51,6 +51,10 @@ inline bool is_dead_state(char s) { return s == 'Z' || s == 'X' || s == 'x'; }
 // Thread ids under <procdir>/task.
 Result<std::vector<pid_t>> list_tasks(int procdir);
 
+// The `count` lowest descriptor numbers that are not open in the fd table
+// of thread `tid`: those the next calls that open one will get, in order.
+Result<std::vector<int>> lowest_free_fds(int procdir, pid_t tid, std::size_t count);
+
 // Identity of the namespace a /proc/.../ns/<x> or /proc/.../fd/<n> link
 // opens (stat follows the magic link).
 Result<NsId> ns_id_at(int dirfd, const std::string& path);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <string>
 
 namespace containerfs::kernel::inject_detail {
@@ -21,14 +22,16 @@ Status RemoteMemory::open() {
 
 namespace {
 
-// Whole transfers through /proc/PID/mem: pread or pwrite until done.
+// Whole transfers through /proc/PID/mem: pread or pwrite until done. An
+// address that is not mapped gives EIO; end of file (ESRCH here) means
+// there is no address space any more: the process is exiting.
 template <typename Buf, typename Io>
 Status transfer(int fd, std::uint64_t addr, Buf* p, std::size_t n, Io io) {
   while (n > 0) {
     ssize_t r = io(fd, p, n, static_cast<off_t>(addr));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return fail_errno();
-    if (r == 0) return fail(EFAULT);
+    if (r == 0) return fail(ESRCH);
     p += r;
     addr += static_cast<std::uint64_t>(r);
     n -= static_cast<std::size_t>(r);
@@ -48,23 +51,43 @@ Status RemoteMemory::write(std::uint64_t addr, const void* buf, std::size_t n) {
   return transfer(fd_.get(), addr, static_cast<const char*>(buf), n, ::pwrite);
 }
 
+namespace {
+
+// The area below one stack pointer (and its red zone), if it lies inside
+// one readable and writable mapping.
+std::optional<std::uint64_t> area_below(std::uint64_t sp, const std::vector<Mapping>& maps) {
+  if (sp < arch::kRedZone + Scratch::kSize + 64) return std::nullopt;
+  const std::uint64_t top = (sp - arch::kRedZone) & ~std::uint64_t{63};
+  const std::uint64_t base = top - Scratch::kSize;
+  auto in = std::find_if(maps.begin(), maps.end(), [&](const Mapping& m) {
+    return m.start <= base && top <= m.end && m.read && m.write;
+  });
+  if (in == maps.end()) return std::nullopt;
+  return base;
+}
+
+}  // namespace
+
 Result<std::uint64_t> Scratch::acquire(RemoteMemory& mem, const std::vector<Mapping>& maps,
                                        const std::vector<std::uint64_t>& stack_pointers) {
   if (base_ != 0) return base_;
   for (std::uint64_t sp : stack_pointers) {
-    if (sp < arch::kRedZone + kSize + 64) continue;
-    const std::uint64_t top = (sp - arch::kRedZone) & ~std::uint64_t{63};
-    const std::uint64_t base = top - kSize;
-    auto in = std::find_if(maps.begin(), maps.end(), [&](const Mapping& m) {
-      return m.start <= base && top <= m.end && m.read && m.write;
-    });
-    if (in == maps.end()) continue;
+    auto base = area_below(sp, maps);
+    if (!base) continue;
     std::vector<std::uint8_t> saved(kSize);
-    if (!mem.read(base, saved.data(), saved.size())) continue;
-    base_ = base;
+    if (!mem.read(*base, saved.data(), saved.size())) continue;
+    base_ = *base;
     saved_ = std::move(saved);
     return base_;
   }
+  return fail(EFAULT);
+}
+
+Result<std::uint64_t> Scratch::locate(const std::vector<Mapping>& maps,
+                                      const std::vector<std::uint64_t>& stack_pointers) const {
+  if (base_ != 0) return base_;
+  for (std::uint64_t sp : stack_pointers)
+    if (auto base = area_below(sp, maps)) return *base;
   return fail(EFAULT);
 }
 
@@ -89,7 +112,10 @@ Result<std::uint64_t> find_syscall_insn(RemoteMemory& mem, const std::vector<Map
     const std::uint64_t end = std::min(m->end, m->start + kMaxPerMapping);
     for (std::uint64_t at = m->start; at < end; at += kChunk) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, end - at));
-      if (!mem.read(at, buf.data(), n)) break;
+      if (auto s = mem.read(at, buf.data(), n); !s) {
+        if (s.error() == ESRCH) return std::unexpected(ESRCH);  // exiting
+        break;
+      }
       // Chunks are aligned to kInsnAlign; an instruction split across two
       // chunks is simply not found (there are plenty).
       for (std::size_t i = 0; i + insn.size() <= n; i += arch::kInsnAlign)

@@ -43,6 +43,10 @@ class Scratch {
   // writable mapping, and saves its bytes. Idempotent.
   Result<std::uint64_t> acquire(RemoteMemory& mem, const std::vector<Mapping>& maps,
                                 const std::vector<std::uint64_t>& stack_pointers);
+  // The area acquire() chose, or the one it would choose if the memory
+  // reads well (EFAULT if none), without reading or saving anything.
+  Result<std::uint64_t> locate(const std::vector<Mapping>& maps,
+                               const std::vector<std::uint64_t>& stack_pointers) const;
   Status restore(RemoteMemory& mem);
 
  private:

@@ -106,9 +106,11 @@ struct JobEnd {
 // requests must come from the thread that attached):
 //   prepare: seize every thread (an interrupt queued for each), check the
 //            pidfd; answer `prepared`;
-//   proceed: write the pid into the new cgroup (answer `joined` if asked
-//            to); inject, restore, detach; answer `done`. If the injection
-//            fails, the pid goes back into the cgroup it left.
+//   proceed: wait for the stops and judge the calls (not for a writer
+//            moving itself: it stops only after its answer); write the pid
+//            into the new cgroup (answer `joined` if asked to); inject,
+//            restore, detach; answer `done`. If the injection fails, the
+//            pid goes back into the cgroup it left.
 // Nothing but the seize happens before proceed, so a move the daemon never
 // confirms (it died, or dropped the ticket) leaves nothing to undo.
 
@@ -142,6 +144,11 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
       return {};
     }
     const bool tell_joined = command.kind == Kind::proceed_joined;
+    // Before the cgroup changes: every thread stopped and the calls judged
+    // (seccomp), so that a refusal leaves the cgroup alone. A writer moving
+    // itself stops only once its write is answered, after the join.
+    if (!tell_joined && op.seized())
+      if (auto checked = op.stop_and_check(); !checked) return {Note{Kind::done, checked.error()}};
     if (join >= 0) {
       if (auto ok = write_pid(join, pid); !ok)
         return {Note{tell_joined ? Kind::joined : Kind::done, ok.error()}};
@@ -149,13 +156,16 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
     }
     if (tell_joined) (void)answer(sock, Kind::joined, 0);
     if (op.seized()) outcome = op.complete();
+    // Back before the release: a move refused before any injection (a
+    // writer's own seccomp filters) leaves threads that are still stopped,
+    // and they never run in the container's cgroup.
+    if (!outcome && moved && undo >= 0) {
+      if (auto back = put_back(undo, pid); !back)
+        log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
+                  std::strerror(back.error()));
+    }
     reusable = op.release_all() && outcome;
   }  // every stopped thread restored and detached
-  if (!outcome && moved && undo >= 0) {
-    if (auto back = put_back(undo, pid); !back)
-      log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
-                std::strerror(back.error()));
-  }
   if (!outcome) return {Note{Kind::done, outcome.error()}};
   (void)answer(sock, Kind::done, 0);
   return {std::nullopt, reusable};

@@ -3,9 +3,11 @@
 // in_target.cpp.
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <unistd.h>
 
@@ -120,9 +122,12 @@ Status ProcessInjection::open_target() {
 Status ProcessInjection::check_traceable() {
   const TaskStatus& st = target_status_;
   if (st.tracer_pid != 0) return refuse(EBUSY, fmt::format("it is traced by pid {}", st.tracer_pid));
-  // Strict mode would kill it on the first injected call; a filter might.
-  if (st.seccomp != 0)
-    return refuse(EPERM, fmt::format("it runs under seccomp (mode {}): setns may be forbidden", st.seccomp));
+  // Strict mode would kill it on the first injected call. Filters are
+  // judged once its threads have stopped (check_seccomp), which takes
+  // reading them, and that a tracer under seccomp itself may not.
+  if (st.seccomp == SECCOMP_MODE_STRICT) return refuse(EPERM, "it runs in seccomp strict mode");
+  if (st.seccomp == SECCOMP_MODE_FILTER && ::prctl(PR_GET_SECCOMP) != 0)
+    return refuse(EPERM, "it runs under seccomp filters, which a tracer under seccomp itself cannot read");
   auto cls = exe_elf_class(procdir_.get(), "exe");
   if (!cls && leader_dead_) {
     // The main thread exited, others run on: ask one of them.
@@ -322,7 +327,23 @@ Status ProcessInjection::settle(Deadline deadline) {
   }
 }
 
-Status ProcessInjection::complete() {
+Status ProcessInjection::stop_and_check() {
+  if (!checked_) {
+    checked_ = find_work();
+    // Killed meanwhile, it fails whatever step came next (its namespaces,
+    // registers or memory no longer readable): say what happened.
+    if (!*checked_ && checked_->error() != ESRCH && exiting()) checked_ = refuse(ESRCH, "it exited");
+  }
+  return *checked_;
+}
+
+bool ProcessInjection::exiting() {
+  if (!pidfd_alive(pidfd_.get())) return true;
+  auto maps = read_small_file(procdir_.get(), "maps");  // empty once its address space is gone
+  return !maps || maps->empty();
+}
+
+Status ProcessInjection::find_work() {
   const Deadline deadline = Clock::now() + opts_.stop_timeout;
   if (auto s = settle(deadline); !s) return s;
 
@@ -350,14 +371,18 @@ Status ProcessInjection::complete() {
     if (!arch::is_native(*regs)) return refuse(EINVAL, "a thread is not running the native 64-bit ABI");
   }
 
-  std::vector<Thread*> work;
-  std::vector<int> work_masks;
   for (std::size_t i = 0; i < live.size(); ++i) {
     if (masks[i] == 0) continue;
-    work.push_back(live[i]);
-    work_masks.push_back(masks[i]);
+    work_.push_back(live[i]);
+    work_masks_.push_back(masks[i]);
   }
-  Status result = move_threads(work, work_masks);
+  return check_seccomp(work_, work_masks_);
+}
+
+Status ProcessInjection::complete() {
+  if (auto s = stop_and_check(); !s) return s;
+  if (work_.empty()) return {};
+  Status result = move_threads(work_, work_masks_);
   if (!result && result.error() == ESRCH && !pidfd_alive(pidfd_.get()))
     result = refuse(ESRCH, "it exited during the injection");
   finish_up();

@@ -161,6 +161,27 @@ Result<arch::Regs> Tracee::original_regs() {
   return *original_;
 }
 
+Result<std::vector<seccomp::Program>> Tracee::seccomp_filters() const {
+  if (!stopped_) return fail(EINVAL);
+  // The kernel caps a thread's filters at 32768 instructions in all,
+  // counting 4 more for each filter: fewer than 6554 filters.
+  constexpr unsigned long kMaxFilters = 32768 / 5 + 1;
+  std::vector<seccomp::Program> filters;
+  for (unsigned long index = 0; index < kMaxFilters; ++index) {
+    void* at = reinterpret_cast<void*>(index);
+    const long n = ::ptrace(PTRACE_SECCOMP_GET_FILTER, tid_, at, nullptr);
+    if (n < 0 && errno == ENOENT) return filters;  // past the last one
+    if (n < 0) return fail_errno();
+    if (n == 0 || static_cast<unsigned long>(n) > seccomp::kMaxInstructions) return fail(EIO);
+    seccomp::Program program(static_cast<std::size_t>(n));
+    const long got = ::ptrace(PTRACE_SECCOMP_GET_FILTER, tid_, at, program.data());
+    if (got < 0) return fail_errno();
+    if (got != n) return fail(EIO);  // (filters only grow, and not while it is stopped)
+    filters.push_back(std::move(program));
+  }
+  return fail(EIO);
+}
+
 Status Tracee::release() {
   if (released_) return {};
   released_ = true;

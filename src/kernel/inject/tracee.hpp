@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "arch.hpp"
+#include "containerfs/kernel/seccomp_filter.hpp"
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::kernel::inject_detail {
@@ -82,6 +83,11 @@ class Tracee {
   const siginfo_t& current_siginfo() const { return siginfo_; }
   // Forget the current signal (one our injection caused).
   void drop_current_signal() { drop_signal_ = true; }
+
+  // Its seccomp filters, the first attached first (PTRACE_SECCOMP_GET_FILTER:
+  // only in a stop, and only for a tracer with CAP_SYS_ADMIN that is not
+  // under seccomp itself, else EACCES).
+  Result<std::vector<seccomp::Program>> seccomp_filters() const;
 
   // The registers at the first stop; later stops change them only through us.
   Result<arch::Regs> original_regs();
