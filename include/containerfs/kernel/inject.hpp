@@ -117,6 +117,9 @@ struct Requester {
 };
 
 struct InjectRequest {
+  InjectRequest() = default;
+  InjectRequest(pid_t pid_, pid_t ns_source_pid_, int nstypes_, std::optional<Requester> requester_ = {})
+      : pid(pid_), ns_source_pid(ns_source_pid_), nstypes(nstypes_), requester(requester_) {}
   pid_t pid = 0;            // the process to move; a thread id stands for its process
   pid_t ns_source_pid = 0;  // a process in the namespaces to join (the container's init)
   int nstypes = 0;          // CLONE_NEW* mask: which of ns_source_pid's namespaces to join
