@@ -873,6 +873,7 @@ class Daemon:
         self.args = list(args)
         self.exe = str(exe or DAEMON)
         self.proc = None
+        self.log_start = 0     # where this daemon's lines begin in the log
         self.saved_log = None  # the log, kept once teardown removed the file
 
     def command(self):
@@ -881,14 +882,15 @@ class Daemon:
         return [self.exe, *self.args, *mnt, "-f", "-o", opts]
 
     def start(self, wait=True):
-        """Starts the daemon; with wait, returns once it is mounted."""
-        with open(self.log_path, "a") as log:
-            log.write(f"\n=== {' '.join(self.command())}\n")
+        """Starts the daemon; with wait, returns once it serves (wait_ready)."""
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {' '.join(self.command())}\n".encode())
             log.flush()
+            self.log_start = log.tell()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log)
         if wait:
-            self.wait_mounted()
+            self.wait_ready()
         return self
 
     @property
@@ -898,14 +900,24 @@ class Daemon:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_mounted(self, timeout=MOUNT_TIMEOUT):
+    def ready(self):
+        """Mounted, and the tree loaded: the daemon mounts first, then
+        rebuilds the tree (enabling the controllers of its cgroup, reading
+        the records) and says "mounted at" once it serves."""
+        if not mounted_fuse(self.mnt):
+            return False
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
+            return f"containerfs[{self.pid}]: info: mounted at ".encode() in f.read()
+
+    def wait_ready(self, timeout=MOUNT_TIMEOUT):
         deadline = time.monotonic() + timeout
-        while not mounted_fuse(self.mnt):
+        while not self.ready():
             rc = self.proc.poll()
             if rc is not None:
-                raise AssertionError(f"daemon exited {rc} before mounting:\n{self.log()}")
+                raise AssertionError(f"daemon exited {rc} before it was ready:\n{self.log()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.mnt} not mounted after {timeout}s:\n{self.log()}")
+                raise AssertionError(f"{self.mnt} not ready after {timeout}s:\n{self.log()}")
             time.sleep(0.01)
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
