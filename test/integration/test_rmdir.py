@@ -20,9 +20,9 @@ def test_rmdir_removes_init_cgroup_and_namespaces(cfs):
     assert "web" not in os.listdir(cfs.mnt)
     # The init is dead and reaped by the daemon (no zombie left).
     wait_until(lambda: helpers.gone(init), 5, what=f"init {init} to be reaped")
-    # Its namespaces are released: no process holds them.
-    held = helpers.all_ns_inodes()
-    assert not (inos & set(held)), {i: held[i] for i in inos & set(held)}
+    # Its namespaces are released: no process of ours holds them.
+    held = held_by_ours(cfs, inos)
+    assert not held, held
 
 
 def test_rmdir_kills_members(cfs, procs):
@@ -98,6 +98,20 @@ def related(cfs, pid):
     return pid in helpers.descendants(cfs.daemon.pid) or pid in helpers.descendants(os.getpid())
 
 
+def held_by_ours(cfs, inodes):
+    """{inode: [(pid, ns, cmdline)]} of the given namespaces that processes
+    of ours (related) still hold, system-wide. Only ours: nsfs inode
+    numbers are reused at once, so other processes on the machine may hold
+    the same numbers for their own new namespaces."""
+    held = helpers.all_ns_inodes()
+    out = {}
+    for i in inodes:
+        ours = [(pid, n, helpers.cmdline(pid)) for pid, n in held.get(i, []) if related(cfs, pid)]
+        if ours:
+            out[i] = ours
+    return out
+
+
 def ns_held_by(pids):
     """Distinct nsfs inodes under /proc/P/ns/* for the given pids."""
     out = set()
@@ -168,13 +182,8 @@ done
 
     # Distinct namespaces held by our processes: the same as before.
     assert ns_held_by([cfs.daemon.pid] + our_processes(cfs)) == held_before
-    # System-wide, no process of ours holds a namespace of any cycle. (nsfs
-    # inode numbers are reused at once, so other processes on the machine
-    # may hold the same numbers for their own new namespaces.)
-    all_after = helpers.all_ns_inodes()
-    still = {i: [(pid, n, helpers.cmdline(pid)) for pid, n in all_after[i] if related(cfs, pid)]
-             for i in seen if i in all_after}
-    still = {i: v for i, v in still.items() if v}
+    # System-wide, no process of ours holds a namespace of any cycle.
+    still = held_by_ours(cfs, seen)
     assert not still, still
     # Nor by a bind mount of an nsfs file in the daemon's state directory or
     # our temp dirs (elsewhere, e.g. /run/netns, other programs on the
