@@ -376,13 +376,18 @@ def injector_processes(parent):
     return live_children(parent, INJECTOR_NAME)
 
 
+def reap(pid):
+    """waitpid(pid, WNOHANG): collects it if it is our zombie child."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def reap_zombie_children():
     """Reaps zombies that were reparented to us (we are a subreaper)."""
     for pid in zombie_children(os.getpid()):
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        reap(pid)
 
 
 def set_child_subreaper():
@@ -456,10 +461,7 @@ class Procs:
                 time.sleep(0.02)
             if alive(pid):
                 problems.append(f"process {pid} survived SIGKILL")
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+            reap(pid)
         reap_zombie_children()
         return problems
 

@@ -240,6 +240,33 @@ def helper():
     h.close()
 
 
+class Fds:
+    """Descriptors a test hands to the helper: O_PATH ones of directories,
+    pidfds; closed at the end (the fds fixture)."""
+
+    def __init__(self):
+        self.opened = []
+
+    def dir(self, path):
+        self.opened.append(os.open(path, os.O_PATH | os.O_DIRECTORY))
+        return self.opened[-1]
+
+    def pidfd(self, pid):
+        self.opened.append(os.pidfd_open(pid))
+        return self.opened[-1]
+
+    def close(self):
+        for fd in self.opened:
+            os.close(fd)
+
+
+@pytest.fixture
+def fds():
+    f = Fds()
+    yield f
+    f.close()
+
+
 @pytest.fixture
 def cgroups():
     """Two empty cgroups, a and b, removed at the end."""
@@ -283,75 +310,61 @@ def untouched(pid, netns, cgroup):
     assert helpers.cgroup_of(pid) == cgroup
 
 
-def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups):
+def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups, fds):
     """The control for the next test: with the target's own pidfd, the job
     is prepared (seized, nothing changed yet), then on proceed the process
     joins cgroup a, then the namespace, and it is reported done."""
     src = netns_holder(procs)
     p = procs.sleep()
     helpers.move_to_cgroup(p.pid, cgroups[1])
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
-    pidfd = os.pidfd_open(p.pid)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=pidfd)
-        assert helper.note(sock) == (PREPARED, 0)
-        assert helpers.cgroup_of(p.pid).endswith("/b")
-        assert helper.traces(p.pid)
-        sock.send(NOTE.pack(PROCEED_JOINED, 0))  # as for a writer moving itself
-        assert helper.note(sock) == (JOINED, 0)
-        assert helpers.cgroup_of(p.pid).endswith("/a")
-        assert helper.note(sock) == (DONE, 0)
-        assert proc_ns_ino(p.pid, "network") == proc_ns_ino(src.pid, "network")
-        assert helpers.proc_status(p.pid)["TracerPid"] == "0"
-    finally:
-        for fd in (a, b, pidfd):
-            os.close(fd)
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]),
+                      undo=fds.dir(cgroups[1]), pidfd=fds.pidfd(p.pid))
+    assert helper.note(sock) == (PREPARED, 0)
+    assert helpers.cgroup_of(p.pid).endswith("/b")
+    assert helper.traces(p.pid)
+    sock.send(NOTE.pack(PROCEED_JOINED, 0))  # as for a writer moving itself
+    assert helper.note(sock) == (JOINED, 0)
+    assert helpers.cgroup_of(p.pid).endswith("/a")
+    assert helper.note(sock) == (DONE, 0)
+    assert proc_ns_ino(p.pid, "network") == proc_ns_ino(src.pid, "network")
+    assert helpers.proc_status(p.pid)["TracerPid"] == "0"
 
 
-def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgroups):
+def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgroups, fds):
     """pid reuse: the daemon checked process X (pidfd), X exited, and its
     pid now names another process. The job is refused with ESRCH and that
     other process is left exactly as it was."""
     src = netns_holder(procs)
-    gone = subprocess.Popen(["true"])
-    gone_fd = os.pidfd_open(gone.pid)
+    gone = procs.popen(["true"])
+    gone_fd = fds.pidfd(gone.pid)
     gone.wait(timeout=5)
     p, netns, cg = sleeper_in(procs, cgroups[1])  # stands for the process that got the pid
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=gone_fd)
-        assert helper.note(sock) == (PREPARED, errno.ESRCH)
-        untouched(p.pid, netns, cg)
-    finally:
-        for fd in (a, b, gone_fd):
-            os.close(fd)
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]),
+                      undo=fds.dir(cgroups[1]), pidfd=gone_fd)
+    assert helper.note(sock) == (PREPARED, errno.ESRCH)
+    untouched(p.pid, netns, cg)
 
 
-def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, procs, cgroups):
+def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, procs, cgroups,
+                                                                     fds):
     """The job socket closing before proceed (the daemon died between its
     checks and its go-ahead): nothing was changed but the seize; the process
     is detached untouched and keeps sleeping in its cgroup."""
     src = netns_holder(procs)
     p, netns, cg = sleeper_in(procs, cgroups[1])
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b)
-        assert helper.note(sock) == (PREPARED, 0)
-        assert helper.traces(p.pid)
-        sock.close()
-        wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0", 5,
-                   what="the process to be detached")
-        untouched(p.pid, netns, cg)
-        assert helpers.cgroup_procs(cgroups[0]) == []
-    finally:
-        for fd in (a, b):
-            os.close(fd)
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]),
+                      undo=fds.dir(cgroups[1]))
+    assert helper.note(sock) == (PREPARED, 0)
+    assert helper.traces(p.pid)
+    sock.close()
+    wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0", 5,
+               what="the process to be detached")
+    untouched(p.pid, netns, cg)
+    assert helpers.cgroup_procs(cgroups[0]) == []
 
 
-def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups):
+def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups,
+                                                                     fds):
     """The injection fails after the cgroup write (setns refused: the
     process lacks CAP_SYS_ADMIN): the pid goes back to the cgroup given to
     undo -- and, that one being gone meanwhile, to its parent."""
@@ -362,20 +375,17 @@ def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, pro
     top = os.path.dirname(cgroups[0])
     gone = os.path.join(top, "gone")
     os.mkdir(gone)
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    undo = os.open(gone, os.O_PATH | os.O_DIRECTORY)
+    undo = fds.dir(gone)
     os.rmdir(gone)
     helpers.move_to_cgroup(p.pid, cgroups[1])
     netns = proc_ns_ino(p.pid, "network")
     try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=undo)
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]), undo=undo)
         assert helper.note(sock) == (PREPARED, 0)
         sock.send(NOTE.pack(PROCEED, 0))  # no `joined` asked for: done only
         assert helper.note(sock) == (DONE, errno.EPERM)
         untouched(p.pid, netns, helpers.cgroup_rel(top))
     finally:
-        for fd in (a, undo):
-            os.close(fd)
         helpers.kill_pid(p.pid)  # in top, which the fixture removes last
         p.wait(timeout=5)
 
