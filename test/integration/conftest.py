@@ -46,19 +46,19 @@ def pytest_report_header(config):
     return f"containerfs daemon: {helpers.DAEMON}"
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The total of injected faults survived, when the crash tests ran
-    (each records its kind's count as the property crash_faults_survived)."""
-    survived = {}
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for key, value in getattr(report, "user_properties", ()):
-                if key == "crash_faults_survived" and getattr(report, "when", "") == "call":
-                    kind, count = value
-                    survived[kind] = count
+def pytest_terminal_summary(terminalreporter, config):
+    """The total of injected faults survived, when the crash tests ran."""
+    survived = config.stash.get(helpers.FAULTS_SURVIVED, {})
     if survived:
         terminalreporter.write_line(
             f"crash: {sum(survived.values())} injected faults survived ({survived})")
+
+
+@pytest.fixture
+def faults_survived(request):
+    """{kind of operation: faults survived}: what a crash test fills in for
+    the terminal summary."""
+    return request.config.stash.setdefault(helpers.FAULTS_SURVIVED, {})
 
 
 @pytest.fixture

@@ -92,6 +92,9 @@ RECORD_XATTR = "trusted.containerfs"
 ORIGINS_XATTR = "trusted.containerfs.origins"
 # The name (comm) of the daemon's injector process.
 INJECTOR_NAME = "containerfs-inj"
+# Where the crash tests leave {kind of operation: faults survived} for the
+# terminal summary (config.stash).
+FAULTS_SURVIVED = pytest.StashKey[dict]()
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

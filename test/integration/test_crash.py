@@ -27,8 +27,8 @@ cgroup/state/mount point, and check that the tree is consistent:
 Every test keeps under the fixture's 120 s watchdog; CRASH_ITERATIONS
 (default 40 per kind, 10 kinds: 400 faults in all) changes the count. Each
 test prints its numbers (pytest -s shows them) and records the faults its
-kind survived (the property crash_faults_survived); conftest.py's terminal
-summary prints their total.
+kind survived (the faults_survived fixture); conftest.py's terminal summary
+prints their total.
 """
 import errno
 import os
@@ -208,10 +208,10 @@ class Injector:
     """Kills the daemon in the middle of one kind of operation, again and
     again, and collects the problems the checks find."""
 
-    def __init__(self, cfs, kind, record_property):
+    def __init__(self, cfs, kind, faults_survived):
         self.cfs = cfs
         self.kind = kind
-        self.record_property = record_property
+        self.faults_survived = faults_survived
         self.rng = random.Random(f"{kind}-{os.getpid()}-{time.time_ns()}")
         self.typical = 0.003
         self.faults = 0
@@ -294,7 +294,7 @@ class Injector:
 
     def report(self):
         self._tally()
-        self.record_property("crash_faults_survived", (self.kind, self.clean))
+        self.faults_survived[self.kind] = self.clean
         print(f"\ncrash[{self.kind}]: {self.faults} faults injected, {self.clean} survived with "
               f"every check, op outcomes {self.outcomes}, "
               f"kill delay 0-{self.typical * 1.2 * 1000:.1f} ms, {len(self.problems)} problems")
@@ -346,8 +346,8 @@ def abort_connection(mnt):
 # ---------------------------------------------------------------- mkdir
 
 @pytest.mark.parametrize("nested", [False, True], ids=["top", "nested"])
-def test_crash_during_mkdir(cfs, record_property, nested):
-    inj = Injector(cfs, "mkdir-nested" if nested else "mkdir", record_property)
+def test_crash_during_mkdir(cfs, faults_survived, nested):
+    inj = Injector(cfs, "mkdir-nested" if nested else "mkdir", faults_survived)
     parent = "p" if nested else ""
     if nested:
         cfs.mkdir("p")
@@ -376,8 +376,8 @@ def test_crash_during_mkdir(cfs, record_property, nested):
 
 # ---------------------------------------------------------------- rmdir
 
-def test_crash_during_rmdir(cfs, procs, record_property):
-    inj = Injector(cfs, "rmdir", record_property)
+def test_crash_during_rmdir(cfs, procs, faults_survived):
+    inj = Injector(cfs, "rmdir", faults_survived)
     cfs.mkdir("warm")
     inj.measure(lambda: os.rmdir(cfs.path("warm")))
     for i in inj.rounds():
@@ -413,8 +413,8 @@ def test_crash_during_rmdir(cfs, procs, record_property):
 
 # ---------------------------------------------------------------- mv
 
-def test_crash_during_mv(cfs, record_property):
-    inj = Injector(cfs, "mv", record_property)
+def test_crash_during_mv(cfs, faults_survived):
+    inj = Injector(cfs, "mv", faults_survived)
     cfs.mkdir("a")
     inj.measure(lambda: os.rename(cfs.path("a"), cfs.path("b")))
     names = ["b", "a"]
@@ -444,8 +444,8 @@ def uts_state(cfs, c):
 
 
 @pytest.mark.parametrize("kind", ["ln", "rm", "touch"])
-def test_crash_during_namespace_change(cfs, record_property, kind):
-    inj = Injector(cfs, kind, record_property)
+def test_crash_during_namespace_change(cfs, faults_survived, kind):
+    inj = Injector(cfs, kind, faults_survived)
     cfs.mkdir("src", "dst")
     host_uts = helpers.proc_ns_ino(cfs.daemon.pid, "uts")
     src_uts = helpers.proc_ns_ino(cfs.init_pid("src"), "uts")
@@ -525,11 +525,11 @@ def victim_problems(cfs, v, container):
 
 
 @pytest.mark.parametrize("direction", ["in", "home", "self"])
-def test_crash_during_tasks_write(cfs, procs, record_property, direction):
+def test_crash_during_tasks_write(cfs, procs, faults_survived, direction):
     """in/home: the test writes the victim's pid; self: the victim writes
     its own (0, as `echo 0 > tasks` does) into the container's tasks file,
     and is seized while its write is still pending."""
-    inj = Injector(cfs, f"tasks-{direction}", record_property)
+    inj = Injector(cfs, f"tasks-{direction}", faults_survived)
     cfs.mkdir("c")
     v = Victim(cfs, procs)
     victims = [v]
