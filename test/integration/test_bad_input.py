@@ -1,4 +1,4 @@
-"""Issue item 10: bad input gets a clear errno, and nothing changes.
+"""Bad input gets a clear errno, and nothing changes.
 
 Each case runs the call the way a program would (Python os calls), checks the
 errno, and compares the whole tree (ls of every directory) and the cgroup tree
@@ -11,11 +11,6 @@ import pytest
 
 import helpers
 from helpers import errno_of
-
-RESERVED = ["tasks", "init", "self", "network", "uts", "ipc", "pid", "user", "mount", "cgroup",
-            "time", "hostname", "uid_map", "gid_map", "freeze", "kill", "events", "memory.max",
-            "cgroup.procs"]
-
 
 @pytest.fixture
 def tree(cfs):
@@ -35,7 +30,7 @@ def unchanged(cfs, fn, *args):
 
 
 @pytest.mark.parametrize("where", ["", "web"])
-@pytest.mark.parametrize("name", RESERVED)
+@pytest.mark.parametrize("name", helpers.RESERVED_NAMES)
 def test_mkdir_reserved_name_is_eexist(tree, where, name):
     err = unchanged(tree, os.mkdir, tree.path(where, name))
     assert err == errno.EEXIST, helpers.errname(err)

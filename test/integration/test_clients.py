@@ -1,4 +1,4 @@
-"""Issue 4 item 8: real clients open the namespace files.
+"""Real clients open the namespace files.
 
 nsenter, `ip netns` (through a symlink in /run/netns) and runc (an OCI
 bundle whose linux.namespaces[].path point at containerfs files) join the
@@ -13,14 +13,7 @@ import subprocess
 import pytest
 
 import helpers
-from helpers import run, wait_until
-from support_procs import proc_ns, read_text, write_errno
-
-
-
-
-def ino(path):
-    return os.stat(path).st_ino
+from helpers import link_netns, ns_ino, proc_ns_ino, read_text, run, wait_until
 
 
 # ------------------------------------------------------------------ nsenter
@@ -37,7 +30,7 @@ def test_nsenter_through_every_file(cfs):
     assert out[0] == "web"
     # Born in web's pid namespace: a small pid there (1 is the init).
     assert 1 < int(out[1]) < 100, out[1]
-    want = [f"{k}:[{ino(f[n])}]" for k, n in [("net", "network"), ("uts", "uts"), ("ipc", "ipc"),
+    want = [f"{k}:[{ns_ino(f[n])}]" for k, n in [("net", "network"), ("uts", "uts"), ("ipc", "ipc"),
                                               ("pid", "pid"), ("mnt", "mount"),
                                               ("cgroup", "cgroup")]]
     assert out[2:] == want
@@ -58,7 +51,7 @@ def test_nsenter_user_namespace_file(cfs):
     out = r.stdout.split()
     assert out[0] == "0"
     assert out[1] == "web"
-    assert out[2] == f"user:[{ino(cfs.path('web', 'user'))}]"
+    assert out[2] == f"user:[{ns_ino(cfs.path('web', 'user'))}]"
     assert out[3:6] == ["0", "0", "1"]
 
 
@@ -66,17 +59,14 @@ def test_nsenter_user_namespace_file(cfs):
 
 def test_ip_netns_through_a_run_netns_symlink(cfs, procs):
     cfs.mkdir("web")
-    os.makedirs("/run/netns", exist_ok=True)
-    name = f"cfst-{secrets.token_hex(4)}"
-    link = cfs.add_netns(name)  # removed by the fixture
-    run(["ln", "-s", cfs.path("web", "network"), link])
+    name = link_netns(procs, cfs.path("web", "network"))
     assert name in run(["ip", "netns", "list"]).stdout.split()
-    net = ino(cfs.path("web", "network"))
+    net = ns_ino(cfs.path("web", "network"))
     r = run(["ip", "netns", "exec", name, "readlink", "/proc/self/ns/net"])
     assert r.stdout.strip() == f"net:[{net}]"
     # A member is identified by ip.
     s = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+    cfs.enter("web", s.pid)
     assert run(["ip", "netns", "identify", str(s.pid)]).stdout.split() == [name]
     pids = [int(x) for x in run(["ip", "netns", "pids", name]).stdout.split()]
     assert s.pid in pids and cfs.init_pid("web") in pids
@@ -161,10 +151,10 @@ def test_runc_joins_the_namespace_files(cfs, runc, tmp_path):
     assert r.returncode == 0, f"runc run failed:\n{r.stderr}"
     out = r.stdout.split()
     assert out[0] == "web"
-    assert out[1] == f"net:[{ino(files['network'])}]"
-    assert out[2] == f"uts:[{ino(files['uts'])}]"
+    assert out[1] == f"net:[{ns_ino(files['network'])}]"
+    assert out[2] == f"uts:[{ns_ino(files['uts'])}]"
     # runc made its own pid namespace (not given a path).
-    assert out[3] != f"pid:[{ino(cfs.path('web', 'pid'))}]"
+    assert out[3] != f"pid:[{ns_ino(cfs.path('web', 'pid'))}]"
     assert read_text(cfs.path("web", "hostname")).strip() == "web"
 
 
@@ -191,12 +181,12 @@ def test_runc_detached_process_is_in_the_containers_namespaces(cfs, runc, procs,
     wait_until(lambda: helpers.cmdline(pid) == "/bin/busybox sleep 100", 10,
                what=f"runc's process {pid} to exec busybox ({helpers.cmdline(pid)!r})")
     for n in files:
-        assert proc_ns(pid, n) == ino(files[n]), n
-    assert proc_ns(pid, "mount") != ino(cfs.path("web", "mount"))
+        assert proc_ns_ino(pid, n) == ns_ino(files[n]), n
+    assert proc_ns_ino(pid, "mount") != ns_ino(cfs.path("web", "mount"))
     st = json.loads(runc("state", cid).stdout)
     assert st["status"] == "running" and st["pid"] == pid
     runc("kill", cid, "KILL")
-    wait_until(lambda: not helpers.alive(pid), 10, what="runc's process to die")
+    helpers.wait_dead(pid, 10)
     runc("delete", "-f", cid, timeout=20)
     assert cid not in runc("list", "-q").stdout.split()
     # web is untouched by runc's comings and goings.

@@ -1,4 +1,4 @@
-"""Issue 4: a container's namespaces are edited with ln, rm, touch and mv.
+"""A container's namespaces are edited with ln, rm, touch and mv.
 
 Share (`ln -s ../db/network web/network`), replace (`ln -sf`, GNU ln's
 temporary name renamed over), inherit (`rm`), fresh (`touch`), adopt
@@ -7,7 +7,6 @@ temporary name renamed over), inherit (`rm`), fresh (`touch`), adopt
 cgroups). Checks read the kernel: /proc/PID/ns/*, NS_GET_USERNS/PARENT.
 """
 import errno
-import fcntl
 import os
 import secrets
 import subprocess
@@ -16,34 +15,21 @@ import textwrap
 import pytest
 
 import helpers
-from helpers import errno_of, run, wait_until
-from support_procs import (NOBODY, NOBODY_DAC, PY, errname, proc_ns, read_text,
-                           task_pids, write_errno)
-
-NS = ["network", "uts", "ipc", "pid", "mount", "cgroup", "user", "time"]
-PROC = {"network": "net", "uts": "uts", "ipc": "ipc", "pid": "pid", "mount": "mnt",
-        "cgroup": "cgroup", "user": "user", "time": "time"}
-NS_GET_USERNS = 0xB701
-NS_GET_PARENT = 0xB702
-
-
-
-
-def ino(path):
-    return os.stat(path).st_ino
+from helpers import (ALL_NS_FILES, AS_USER, AS_USER_DAC, PY, errname, errno_of, ip_netns_add,
+                     ns_ino, proc_ns_ino, read_text, run, wait_dead, wait_until, write_errno)
 
 
 def init_ns(cfs, c, name):
-    return os.stat(f"/proc/{cfs.init_pid(c)}/ns/{PROC[name]}").st_ino
+    return proc_ns_ino(cfs.init_pid(c), name)
 
 
 def ns_files(cfs, c):
     """{ns file: (readlink, nsfs inode)} of the namespace files present."""
     out = {}
-    for n in NS:
+    for n in ALL_NS_FILES:
         p = cfs.path(c, n)
         if os.path.lexists(p):
-            out[n] = (os.readlink(p), ino(p))
+            out[n] = (os.readlink(p), ns_ino(p))
     return out
 
 
@@ -54,7 +40,7 @@ def state(cfs, containers, cgroups=True):
         init = cfs.init_pid(c)
         out[c] = {"ls": sorted(os.listdir(cfs.path(c))), "files": ns_files(cfs, c),
                   "init": init,
-                  "init_ns": {n: os.stat(f"/proc/{init}/ns/{PROC[n]}").st_ino for n in NS}}
+                  "init_ns": helpers.proc_ns_inos(init)}
     if cgroups:
         out["cgroups"] = helpers.snapshot(cfs.mnt, cfs.cgroup)[1]
     return out
@@ -64,7 +50,7 @@ def refused(cfs, containers, fn, *args):
     """Runs fn; returns its errno; asserts nothing changed."""
     # Pinned: a namespace replaced meanwhile cannot come back with the old
     # inode number.
-    pins = [os.open(cfs.path(c, n), os.O_RDONLY) for c in containers for n in NS
+    pins = [os.open(cfs.path(c, n), os.O_RDONLY) for c in containers for n in ALL_NS_FILES
             if os.path.lexists(cfs.path(c, n))]
     try:
         before = state(cfs, containers)
@@ -84,27 +70,16 @@ def holds_exactly_its_namespaces(cfs, c):
     in the parent's (for the rest)."""
     init = cfs.init_pid(c)
     parent = os.path.dirname(c)
-    for n in NS:
-        got = os.stat(f"/proc/{init}/ns/{PROC[n]}").st_ino
+    for n in ALL_NS_FILES:
+        got = proc_ns_ino(init, n)
         p = cfs.path(c, n)
         if os.path.lexists(p):
-            assert got == ino(p), f"{c}'s init is not in its {n} file's namespace"
+            assert got == ns_ino(p), f"{c}'s init is not in its {n} file's namespace"
         elif parent:
             assert got == init_ns(cfs, parent, n), f"{c}'s init has not {parent}'s {n}"
         else:
-            assert got == os.stat(f"/proc/{cfs.pid}/ns/{PROC[n]}").st_ino, \
+            assert got == proc_ns_ino(cfs.daemon.pid, n), \
                 f"{c}'s init has not the host's {n}"
-
-
-def wait_gone(pid):
-    wait_until(lambda: not helpers.alive(pid), 5, what=f"old init {pid} to go")
-
-
-def ip_netns_add(procs):
-    name = f"cfst-{secrets.token_hex(4)}"
-    run(["ip", "netns", "add", name])
-    procs.on_cleanup(lambda: run(["ip", "netns", "del", name], check=False))
-    return name, f"/run/netns/{name}"
 
 
 # ------------------------------------------------------------------ share
@@ -117,22 +92,22 @@ def test_share_relative(cfs):
     pins = [os.open(cfs.path("web", n), os.O_RDONLY) for n in ["uts", "ipc", "mount", "cgroup",
                                                                 "pid"]]
     try:
-        kept = {n: ino(cfs.path("web", n)) for n in ["uts", "ipc", "mount", "cgroup"]}
-        old_pid = ino(cfs.path("web", "pid"))
+        kept = {n: ns_ino(cfs.path("web", n)) for n in ["uts", "ipc", "mount", "cgroup"]}
+        old_pid = ns_ino(cfs.path("web", "pid"))
         db_before = state(cfs, ["db"], cgroups=False)
         run(["rm", cfs.path("web", "network")])
         run(["ln", "-s", "../db/network", cfs.path("web", "network")])
         assert helpers.readlink(cfs.path("web", "network")) == "../db/network"
-        assert helpers.stat_L_ino(cfs.path("web", "network")) == ino(cfs.path("db", "network"))
+        assert helpers.stat_L_ino(cfs.path("web", "network")) == ns_ino(cfs.path("db", "network"))
         # A new init holds exactly web's namespaces; the old one is gone.
         new_init = cfs.init_pid("web")
         assert new_init != old_init
-        wait_gone(old_init)
+        wait_dead(old_init)
         holds_exactly_its_namespaces(cfs, "web")
         assert init_ns(cfs, "web", "network") == init_ns(cfs, "db", "network")
         # Own namespaces kept (pid cannot be: a new init needs a new one).
-        assert {n: ino(cfs.path("web", n)) for n in kept} == kept
-        assert ino(cfs.path("web", "pid")) != old_pid
+        assert {n: ns_ino(cfs.path("web", n)) for n in kept} == kept
+        assert ns_ino(cfs.path("web", "pid")) != old_pid
         assert helpers.nspid(new_init)[-1] == 1
         assert read_text(cfs.path("web", "hostname")).strip() == "web"
         assert state(cfs, ["db"], cgroups=False) == db_before
@@ -154,7 +129,7 @@ def test_share_absolute_into_the_directory(cfs):
     # `ln -s TARGET DIR/` makes DIR/network.
     run(["ln", "-s", cfs.path("db", "network"), cfs.path("web") + "/"])
     assert helpers.readlink(cfs.path("web", "network")) == cfs.path("db", "network")
-    assert helpers.stat_L_ino(cfs.path("web", "network")) == ino(cfs.path("db", "network"))
+    assert helpers.stat_L_ino(cfs.path("web", "network")) == ns_ino(cfs.path("db", "network"))
     holds_exactly_its_namespaces(cfs, "web")
     assert init_ns(cfs, "web", "network") == init_ns(cfs, "db", "network")
 
@@ -167,7 +142,7 @@ def test_ln_sf_replaces_through_a_temporary_name(cfs):
              "-o", "/dev/stderr", "ln", "-sf", "../db/uts", cfs.path("web", "uts")])
     assert "rename" in r.stderr and "EEXIST" in r.stderr, r.stderr
     assert helpers.readlink(cfs.path("web", "uts")) == "../db/uts"
-    assert helpers.stat_L_ino(cfs.path("web", "uts")) == ino(cfs.path("db", "uts"))
+    assert helpers.stat_L_ino(cfs.path("web", "uts")) == ns_ino(cfs.path("db", "uts"))
     names = os.listdir(cfs.path("web"))
     assert not [n for n in names if n.startswith("Cu")], names
     # Shared uts: the hostname is db's, and web has no hostname file of its own.
@@ -193,11 +168,11 @@ def test_a_temporary_link_never_renamed_breaks_nothing(cfs, procs):
     assert after == before
     # The container keeps working around it.
     s = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
-    assert proc_ns(s.pid, "uts") == ino(cfs.path("web", "uts"))
+    cfs.enter("web", s.pid)
+    assert proc_ns_ino(s.pid, "uts") == ns_ino(cfs.path("web", "uts"))
     helpers.kill_pid(s.pid)
     s.wait(timeout=5)
-    wait_until(lambda: task_pids(cfs, "web") == [], 5, what="tasks empty")
+    wait_until(lambda: cfs.task_pids("web") == [], 5, what="tasks empty")
     os.unlink(cfs.path("web", "CuAbCdEf"))
     assert "CuAbCdEf" not in os.listdir(cfs.path("web"))
     os.symlink("../db/uts", cfs.path("web", "CuXyZ123"))
@@ -215,23 +190,23 @@ def test_rm_inherits_the_hosts(cfs):
     assert "network" not in run(["ls", cfs.path("web")]).stdout.split()
     assert not os.path.lexists(cfs.path("web", "network"))
     assert run(["readlink", cfs.path("web", "network")], check=False).returncode != 0
-    wait_gone(old_init)
+    wait_dead(old_init)
     holds_exactly_its_namespaces(cfs, "web")
-    assert init_ns(cfs, "web", "network") == os.stat(f"/proc/{cfs.pid}/ns/net").st_ino
+    assert init_ns(cfs, "web", "network") == proc_ns_ino(cfs.daemon.pid, "network")
     # Own uts kept.
     assert read_text(cfs.path("web", "hostname")).strip() == "web"
 
 
 def test_rm_inherits_the_parents(cfs):
     cfs.mkdir("a", "a/b")
-    b_uts = ino(cfs.path("a", "b", "uts"))
+    b_uts = ns_ino(cfs.path("a", "b", "uts"))
     run(["rm", cfs.path("a", "b", "network")])
     holds_exactly_its_namespaces(cfs, "a/b")
     assert init_ns(cfs, "a/b", "network") == init_ns(cfs, "a", "network")
-    assert init_ns(cfs, "a/b", "network") != os.stat(f"/proc/{cfs.pid}/ns/net").st_ino
-    assert ino(cfs.path("a", "b", "uts")) == b_uts
+    assert init_ns(cfs, "a/b", "network") != proc_ns_ino(cfs.daemon.pid, "network")
+    assert ns_ino(cfs.path("a", "b", "uts")) == b_uts
     # The pid namespace still nests under a's.
-    assert helpers.ns_parent_ino(cfs.path("a", "b", "pid")) == ino(cfs.path("a", "pid"))
+    assert helpers.ns_parent_ino(cfs.path("a", "b", "pid")) == ns_ino(cfs.path("a", "pid"))
     # A member of b sees a's network.
     out = run(["nsenter", f"--net={cfs.path('a', 'network')}", "ip", "link", "add", "cfsdum1",
                "type", "bridge"])
@@ -255,16 +230,9 @@ def test_touch_user_makes_a_fresh_user_namespace_owning_the_rest(cfs):
     # Its parent is the host's user namespace; it owns web's other fresh
     # namespaces (the kernel's NS_GET_USERNS).
     assert helpers.ns_parent_ino(cfs.path("web", "user")) == os.stat("/proc/self/ns/user").st_ino
-    for n in ["network", "uts", "ipc", "pid", "mount", "cgroup"]:
-        fd = os.open(cfs.path("web", n), os.O_RDONLY)
-        try:
-            owner = fcntl.ioctl(fd, NS_GET_USERNS)
-            try:
-                assert os.fstat(owner).st_ino == user, f"{n} not owned by web's user namespace"
-            finally:
-                os.close(owner)
-        finally:
-            os.close(fd)
+    for n in helpers.DEFAULT_FRESH:
+        assert helpers.ns_owner_ino(cfs.path("web", n)) == user, \
+            f"{n} not owned by web's user namespace"
     assert read_text(cfs.path("web", "hostname")).strip() == "web"
 
 
@@ -285,23 +253,23 @@ def test_uid_map_written_once_as_in_proc(cfs, procs):
     assert read_text(cfs.path("web", "uid_map")).split() == ["0", "100000", "65536"]
     # A member sees the map.
     s = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+    cfs.enter("web", s.pid)
     assert read_text(f"/proc/{s.pid}/uid_map").split() == ["0", "100000", "65536"]
-    assert proc_ns(s.pid, "user") == ino(cfs.path("web", "user"))
+    assert proc_ns_ino(s.pid, "user") == ns_ino(cfs.path("web", "user"))
 
 
 def test_no_map_before_the_first_member_gives_the_identity_map(cfs, procs):
     cfs.mkdir("web")
     run(["touch", cfs.path("web", "user")])
     s = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+    cfs.enter("web", s.pid)
     for m in ("uid_map", "gid_map"):
         assert read_text(cfs.path("web", m)).split() == ["0", "0", "4294967295"], m
         assert read_text(f"/proc/{s.pid}/{m}").split() == ["0", "0", "4294967295"], m
     # Usable: the member is root inside and in web's namespaces.
     assert helpers.proc_status(s.pid)["Uid"].split()[0] == "0"
-    assert proc_ns(s.pid, "user") == ino(cfs.path("web", "user"))
-    assert proc_ns(s.pid, "network") == ino(cfs.path("web", "network"))
+    assert proc_ns_ino(s.pid, "user") == ns_ino(cfs.path("web", "user"))
+    assert proc_ns_ino(s.pid, "network") == ns_ino(cfs.path("web", "network"))
     r = run(["sh", "-c", 'echo $$ > "$1"; exec hostname', "sh", cfs.path("web", "tasks")])
     assert r.stdout.strip() == "web"
 
@@ -317,7 +285,7 @@ def test_adopt_an_ip_netns(cfs, procs):
     # Named through the init that holds it: the path adopted from may come
     # to name another namespace later.
     assert helpers.readlink(cfs.path("web", "network")) == f"/proc/{cfs.init_pid('web')}/ns/net"
-    assert helpers.stat_L_ino(cfs.path("web", "network")) == ino(path)
+    assert helpers.stat_L_ino(cfs.path("web", "network")) == ns_ino(path)
     holds_exactly_its_namespaces(cfs, "web")
     out = run(["nsenter", "-t", str(cfs.init_pid("web")), "--net", "ip", "-o", "link"]).stdout
     assert "cfsdum2" in out
@@ -333,8 +301,8 @@ def test_adopt_a_proc_namespace_file(cfs, procs):
     # Adopted through /proc/PID: the link opens it through the init that
     # holds it now (PID may go away; the namespace stays).
     assert helpers.readlink(cfs.path("web", "uts")) == f"/proc/{cfs.init_pid('web')}/ns/uts"
-    assert init_ns(cfs, "web", "uts") == ino(target)
-    assert helpers.stat_L_ino(cfs.path("web", "uts")) == ino(target)
+    assert init_ns(cfs, "web", "uts") == ns_ino(target)
+    assert helpers.stat_L_ino(cfs.path("web", "uts")) == ns_ino(target)
     assert run(["nsenter", f"--uts={cfs.path('web', 'uts')}", "hostname"]).stdout.strip() == \
         "elsewhere"
 
@@ -372,9 +340,9 @@ def test_adopt_by_non_root_is_refused(cfs_factory, procs):
     # A plain user cannot write in root's directory (the kernel says EACCES);
     # one who can get past that (CAP_DAC_OVERRIDE) is refused by the daemon:
     # only root adopts.
-    r = run([*NOBODY, "ln", "-s", path, cfs.path("web", "network")], check=False)
+    r = run([*AS_USER, "ln", "-s", path, cfs.path("web", "network")], check=False)
     assert "Permission denied" in r.stderr, r.stderr
-    r = run([*NOBODY_DAC, "ln", "-s", path, cfs.path("web", "network")], check=False)
+    r = run([*AS_USER_DAC, "ln", "-s", path, cfs.path("web", "network")], check=False)
     assert "Operation not permitted" in r.stderr, r.stderr
     assert state(cfs, ["web"]) == before
     assert "only root may adopt" in cfs.log()
@@ -385,7 +353,7 @@ def test_adopt_by_non_root_is_refused(cfs_factory, procs):
 def test_unlink_with_members_is_ebusy(cfs, procs):
     cfs.mkdir("web")
     s = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+    cfs.enter("web", s.pid)
     err = refused(cfs, ["web"], os.unlink, cfs.path("web", "network"))
     assert err == errno.EBUSY, errname(err)
     r = run(["rm", cfs.path("web", "network")], check=False)
@@ -398,7 +366,7 @@ def test_every_change_is_ebusy_with_members_or_children(cfs, procs, holder):
     run(["rm", cfs.path("web", "ipc")])  # a free name to link or touch
     if holder == "member":
         s = procs.sleep()
-        assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+        cfs.enter("web", s.pid)
         watched = ["web", "db"]
     else:
         cfs.mkdir("web/child")
@@ -439,7 +407,7 @@ def test_rmdir_of_a_shared_container_is_ebusy(cfs):
     run(["rm", cfs.path("web", "network")])
     db_init = cfs.init_pid("db")
     run(["rmdir", cfs.path("db")])
-    wait_gone(db_init)
+    wait_dead(db_init)
 
 
 def test_cycles_are_eloop(cfs):
@@ -491,11 +459,11 @@ def test_ln_s_over_an_existing_namespace_file_is_eexist(cfs):
 
 def test_host_namespaces_cannot_be_changed(cfs):
     cfs.mkdir("web")
-    before = {n: (os.readlink(cfs.path(n)), ino(cfs.path(n))) for n in NS}
+    before = {n: (os.readlink(cfs.path(n)), ns_ino(cfs.path(n))) for n in ALL_NS_FILES}
     assert errno_of(os.unlink, cfs.path("network")) == errno.EPERM
     assert errno_of(os.symlink, "web/network", cfs.path("network")) in (errno.EPERM,
                                                                         errno.EEXIST)
-    assert {n: (os.readlink(cfs.path(n)), ino(cfs.path(n))) for n in NS} == before
+    assert {n: (os.readlink(cfs.path(n)), ns_ino(cfs.path(n))) for n in ALL_NS_FILES} == before
 
 
 # ------------------------------------------------------------------ pod
@@ -509,7 +477,7 @@ def test_pod_shares_network_not_pid(cfs, procs):
     shells = {}
     for c, secs in (("web", 1001), ("db", 1002)):
         sh = procs.shell()
-        assert write_errno(cfs.path(c, "tasks"), str(sh.pid)) == 0
+        cfs.enter(c, sh.pid)
         child = int(sh.run(f"sleep {secs} & echo $!"))
         procs.add_pid(child)
         shells[c] = sh
@@ -525,8 +493,8 @@ def test_pod_shares_network_not_pid(cfs, procs):
     assert "sleep 1002" in seen["db"] and "sleep 1001" not in seen["db"], seen["db"]
     pidns = {c: sh.run("readlink /proc/self/ns/pid") for c, sh in shells.items()}
     assert pidns["web"] != pidns["db"]
-    assert pidns["web"] == f"pid:[{ino(cfs.path('web', 'pid'))}]"
-    assert pidns["db"] == f"pid:[{ino(cfs.path('db', 'pid'))}]"
+    assert pidns["web"] == f"pid:[{ns_ino(cfs.path('web', 'pid'))}]"
+    assert pidns["db"] == f"pid:[{ns_ino(cfs.path('db', 'pid'))}]"
     assert shells["web"].run("hostname") == "web"
     assert shells["db"].run("hostname") == "db"
 
@@ -586,7 +554,7 @@ def test_python_script_manages_containers(cfs, tmp_path):
     r = run([PY, str(script), cfs.mnt, "down"])
     assert r.stdout.strip() == "[]"
     for p in inits:
-        wait_gone(p)
+        wait_dead(p)
     wait_until(lambda: helpers.child_cgroups(cfs.cgroup) == [], 5, what="cgroups removed")
 
 
@@ -597,7 +565,7 @@ def test_mv_of_a_shared_container_keeps_the_share_true(cfs):
     run(["rm", cfs.path("web", "network")])
     run(["ln", "-s", "../db/network", cfs.path("web", "network")])
     shared = init_ns(cfs, "web", "network")
-    assert shared == ino(cfs.path("db", "network"))
+    assert shared == ns_ino(cfs.path("db", "network"))
     # Either the rename is refused, or the link follows db: either way
     # web's file must keep opening the namespace web is in.
     r = run(["mv", cfs.path("db"), cfs.path("db2")], check=False)
@@ -616,7 +584,7 @@ def test_mv_of_a_shared_container_keeps_the_share_true(cfs):
 
 
 @pytest.mark.parametrize("change", ["namespace change", "rmdir and mkdir"])
-def test_hostname_racing_with_its_init_going_away(cfs, change):
+def test_hostname_racing_with_its_init_going_away(cfs, procs, change):
     """Reads and writes of hostname racing with the init going away: a
     namespace change (the init is replaced) reaches the new init; a removal
     gives ENOENT, as for any file of a container that is no more -- never
@@ -628,16 +596,14 @@ def test_hostname_racing_with_its_init_going_away(cfs, change):
             '  cat "$1" >/dev/null 2>>"$2"; echo web 2>>"$2" >"$1"; n=$((n + 1)); '
             'done; echo "$n"')
     errs = [os.path.join(cfs.tmp, f"hostname-err-{i}") for i in range(4)]
-    readers = [subprocess.Popen(["bash", "-c", loop, "bash", host, e], stdout=subprocess.PIPE,
-                                text=True) for e in errs]
-    for r in readers:
-        cfs.procs.append(r)
+    readers = [procs.popen(["bash", "-c", loop, "bash", host, e], stdout=subprocess.PIPE, text=True)
+               for e in errs]
     ipc = cfs.path("web", "ipc")
     changes = 0
     while any(r.poll() is None for r in readers):
         if change == "namespace change":
             os.unlink(ipc)
-            os.close(os.open(ipc, os.O_CREAT | os.O_WRONLY, 0o644))
+            helpers.touch(ipc)
         else:
             os.rmdir(cfs.path("web"))
             os.mkdir(cfs.path("web"))

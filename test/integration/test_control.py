@@ -1,5 +1,5 @@
-"""Issue 5 (the parts built): freeze, kill, events with poll(), and the
-cgroup's controller files in a container directory.
+"""Control of a container through its cgroup: freeze, kill, events with
+poll(), and the cgroup's controller files in a container directory.
 
 The truth is the kernel's: cgroup.events of the container's cgroup, CPU
 time in /proc/PID/stat, processes alive or gone, the cgroup's own files.
@@ -14,29 +14,16 @@ import time
 import pytest
 
 import helpers
-from helpers import run, wait_until
-from support_procs import (PY, cpu_ticks, errname, members_cgroup, read_line,
-                           read_text, shell_echo, task_pids, write_errno)
-
-
-
-
-def container_cgroup(cfs, c):
-    """c<N>: the parent of the container's init/ and tasks/ cgroups."""
-    return os.path.dirname(members_cgroup(cfs, c))
+from helpers import (PY, cpu_ticks, errname, read_keyed, read_line, read_text, run, shell_echo,
+                     wait_until, write_errno)
 
 
 def cg_events(cgdir):
-    return dict(line.split() for line in read_text(os.path.join(cgdir, "cgroup.events"))
-                .splitlines())
+    return read_keyed(os.path.join(cgdir, "cgroup.events"))
 
 
 def events(cfs, c):
-    return dict(line.split() for line in read_text(cfs.path(c, "events")).splitlines())
-
-
-def enter(cfs, c, p):
-    assert write_errno(cfs.path(c, "tasks"), str(p.pid)) == 0
+    return read_keyed(cfs.path(c, "events"))
 
 
 def busy(procs):
@@ -49,15 +36,15 @@ def busy(procs):
 def test_freeze_and_thaw(cfs, procs):
     cfs.mkdir("web")
     p = busy(procs)
-    enter(cfs, "web", p)
-    cg = container_cgroup(cfs, "web")
+    cfs.enter("web", p.pid)
+    cg = cfs.cgroup_dir_of("web")
     assert read_text(cfs.path("web", "freeze")).strip() == "0"
     r = shell_echo(1, cfs.path("web", "freeze"))
     assert r.returncode == 0, r.stderr
     # The write returns once frozen: no waiting here.
     assert events(cfs, "web")["frozen"] == "1"
     assert cg_events(cg)["frozen"] == "1"
-    assert cg_events(members_cgroup(cfs, "web"))["frozen"] == "1"
+    assert cg_events(cfs.members_cgroup("web"))["frozen"] == "1"
     assert read_text(cfs.path("web", "freeze")).strip() == "1"
     assert read_text(os.path.join(cg, "cgroup.freeze")).strip() == "1"
     # It really does not run.
@@ -77,11 +64,11 @@ def test_freeze_and_thaw(cfs, procs):
 def test_freeze_garbage_is_einval(cfs, procs, value):
     cfs.mkdir("web")
     p = procs.sleep()
-    enter(cfs, "web", p)
+    cfs.enter("web", p.pid)
     err = write_errno(cfs.path("web", "freeze"), value)
     assert err == errno.EINVAL, errname(err)
     assert events(cfs, "web")["frozen"] == "0"
-    assert read_text(os.path.join(container_cgroup(cfs, "web"), "cgroup.freeze")).strip() == "0"
+    assert read_text(os.path.join(cfs.cgroup_dir_of("web"), "cgroup.freeze")).strip() == "0"
 
 
 def test_freeze_empty_container(cfs):
@@ -102,26 +89,26 @@ def test_kill_kills_members_not_the_init(cfs, procs):
     init = cfs.init_pid("web")
     members = [procs.sleep(), procs.sleep(), busy(procs)]
     for p in members:
-        enter(cfs, "web", p)
+        cfs.enter("web", p.pid)
     assert events(cfs, "web")["populated"] == "1"
     r = shell_echo(1, cfs.path("web", "kill"))
     assert r.returncode == 0, r.stderr
     for p in members:
         assert p.wait(timeout=5) == -9
-    wait_until(lambda: task_pids(cfs, "web") == [], 5, what="tasks empty")
+    wait_until(lambda: cfs.task_pids("web") == [], 5, what="tasks empty")
     wait_until(lambda: events(cfs, "web")["populated"] == "0", 5, what="populated 0")
     assert helpers.alive(init)
     assert cfs.init_pid("web") == init
     # The container keeps working.
     s = procs.sleep()
-    enter(cfs, "web", s)
-    assert task_pids(cfs, "web") == [s.pid]
+    cfs.enter("web", s.pid)
+    assert cfs.task_pids("web") == [s.pid]
 
 
 def test_kill_with_nested_containers_spares_every_init(cfs, procs):
     cfs.mkdir("web", "web/db")
     a = procs.sleep()
-    enter(cfs, "web", a)
+    cfs.enter("web", a.pid)
     inits = [cfs.init_pid("web"), cfs.init_pid("web/db")]
     assert write_errno(cfs.path("web", "kill"), "1") == 0
     assert a.wait(timeout=5) == -9
@@ -135,12 +122,12 @@ def test_kill_with_nested_containers_spares_every_init(cfs, procs):
 def test_kill_other_values_are_einval(cfs, procs, value):
     cfs.mkdir("web")
     p = procs.sleep()
-    enter(cfs, "web", p)
+    cfs.enter("web", p.pid)
     err = write_errno(cfs.path("web", "kill"), value)
     assert err == errno.EINVAL, f"{value!r}: {errname(err)}"
     time.sleep(0.1)
     assert p.poll() is None
-    assert task_pids(cfs, "web") == [p.pid]
+    assert cfs.task_pids("web") == [p.pid]
 
 
 # ------------------------------------------------------------------ events
@@ -156,7 +143,7 @@ def poll_once(fd, timeout_s):
 def test_poll_on_events_wakes_when_a_member_exits(cfs, procs):
     cfs.mkdir("web")
     p = procs.sleep()
-    enter(cfs, "web", p)
+    cfs.enter("web", p.pid)
     fd = os.open(cfs.path("web", "events"), os.O_RDONLY)
     try:
         assert os.read(fd, 4096).decode().split("\n")[:2] == ["populated 1", "frozen 0"]
@@ -183,7 +170,7 @@ def test_poll_on_events_wakes_when_a_member_exits(cfs, procs):
 def test_poll_on_events_wakes_on_freeze_by_another_process(cfs, procs):
     cfs.mkdir("web")
     p = procs.sleep()
-    enter(cfs, "web", p)
+    cfs.enter("web", p.pid)
     fd = os.open(cfs.path("web", "events"), os.O_RDONLY)
     try:
         os.read(fd, 4096)
@@ -204,7 +191,7 @@ def test_a_shell_waits_for_the_container_to_empty(cfs, procs, tmp_path):
     """A python3 program in its own process polls the file, as a user would."""
     cfs.mkdir("web")
     p = procs.sleep()
-    enter(cfs, "web", p)
+    cfs.enter("web", p.pid)
     code = ("import os, select, sys, time\n"
             "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
             "os.read(fd, 4096)\n"
@@ -229,18 +216,17 @@ def test_a_shell_waits_for_the_container_to_empty(cfs, procs, tmp_path):
 def test_cpu_stat_is_read_through_and_read_only(cfs, procs):
     cfs.mkdir("web")
     p = busy(procs)
-    enter(cfs, "web", p)
+    cfs.enter("web", p.pid)
     time.sleep(0.2)
     text = run(["cat", cfs.path("web", "cpu.stat")]).stdout
     stat = dict(line.split() for line in text.splitlines())
-    kernel = dict(line.split() for line in
-                  read_text(os.path.join(container_cgroup(cfs, "web"), "cpu.stat")).splitlines())
+    kernel = read_keyed(os.path.join(cfs.cgroup_dir_of("web"), "cpu.stat"))
     assert set(stat) == set(kernel)
     assert int(stat["usage_usec"]) > 0
     # Read through, not cached: it grows while the member runs.
     u0 = int(stat["usage_usec"])
-    wait_until(lambda: int(dict(line.split() for line in read_text(
-        cfs.path("web", "cpu.stat")).splitlines())["usage_usec"]) > u0, 5, what="usage to grow")
+    wait_until(lambda: int(read_keyed(cfs.path("web", "cpu.stat"))["usage_usec"]) > u0, 5,
+               what="usage to grow")
     assert write_errno(cfs.path("web", "cpu.stat"), "usage_usec 0\n") == errno.EACCES
     r = shell_echo("0", cfs.path("web", "cpu.stat"))
     assert "Permission denied" in r.stderr, r.stderr
@@ -288,7 +274,7 @@ def hugetlb_max_file(cgdir):
 
 def test_hugetlb_max_is_written_and_read_through(hugetlb, cfs):
     cfs.mkdir("web")
-    cg = container_cgroup(cfs, "web")
+    cg = cfs.cgroup_dir_of("web")
     name = hugetlb_max_file(cg)
     assert name in os.listdir(cfs.path("web"))
     assert read_text(cfs.path("web", name)) == read_text(os.path.join(cg, name))
@@ -320,24 +306,23 @@ def test_controller_files_follow_subtree_control(hugetlb, cfs):
         f.write("+hugetlb")
     names = run(["ls", cfs.path("web")]).stdout.split()
     assert [n for n in names if n.startswith("hugetlb.")], names
-    cg = container_cgroup(cfs, "web")
+    cg = cfs.cgroup_dir_of("web")
     name = hugetlb_max_file(cg)
     # The kernel's default limit (a fresh one prints as a number, rounded to
     # the huge page size), read through.
     assert read_text(cfs.path("web", name)) == read_text(os.path.join(cg, name))
 
 
-def test_freezing_members_busy_in_containerfs_never_wedges_the_daemon(cfs):
+def test_freezing_members_busy_in_containerfs_never_wedges_the_daemon(cfs, procs):
     """Members that read the container's own files in a loop are, at the
     moment of the freeze, often inside a containerfs request: the freeze
     still completes (or fails with a clear errno) in bounded time, and the
     daemon keeps serving everyone else."""
     cfs.mkdir("web")
     tasks = cfs.path("web", "tasks")
-    loop = subprocess.Popen(["sh", "-c", f"while :; do cat {tasks} {cfs.path('web', 'events')} "
-                             ">/dev/null; done"])
-    cfs.procs.append(loop)
-    run(["sh", "-c", f"echo {loop.pid} > {tasks}"])
+    loop = procs.popen(["sh", "-c", f"while :; do cat {tasks} {cfs.path('web', 'events')} "
+                        ">/dev/null; done"])
+    cfs.enter("web", loop.pid)
     for _ in range(5):
         start = time.monotonic()
         r = run(["sh", "-c", f"echo 1 > {cfs.path('web', 'freeze')}"], check=False, timeout=15)

@@ -1,4 +1,5 @@
-"""Issue 6, item 2: crash safety of every mutating operation.
+"""Crash safety of every mutating operation: a daemon killed with SIGKILL
+in the middle of any of them leaves a tree that a new daemon shows whole.
 
 For each kind of operation (mkdir, nested mkdir, rmdir, mv, ln -s, rm and
 touch of a namespace file, echo PID > tasks into a container and back home)
@@ -25,8 +26,9 @@ cgroup/state/mount point, and check that the tree is consistent:
 
 Every test keeps under the fixture's 120 s watchdog; CRASH_ITERATIONS
 (default 40 per kind, 10 kinds: 400 faults in all) changes the count. Each
-test prints its numbers (pytest -s shows them), and the module's last test
-prints the total of injected faults survived.
+test prints its numbers (pytest -s shows them) and records the faults its
+kind survived (the faults_survived fixture); conftest.py's terminal summary
+prints their total.
 """
 import errno
 import os
@@ -34,20 +36,18 @@ import random
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 import helpers
-from helpers import wait_until
+from helpers import PY, proc_ns_inos, wait_until, write_once
 
 ITERATIONS = int(os.environ.get("CRASH_ITERATIONS", "40"))
 OP_TIMEOUT = 10.0   # a FUSE call must return (ENOTCONN at worst) once the daemon is dead
-TEST_BUDGET = 100.0  # seconds per test, under the fixture's 120 s watchdog
-RECORD_XATTR = "trusted.containerfs"
-SURVIVED = {}       # kind -> faults survived (for the summary)
+TEST_BUDGET = helpers.WATCHDOG_SECONDS - 20  # seconds per test, under the fixture's watchdog
+HOME_NS = ("network", "uts", "ipc", "mount", "cgroup")  # what a move changes and we compare
 
 HEARTBEAT = r"""
 import os, select, time
@@ -81,17 +81,14 @@ class Victim:
     out of containers by the tasks tests. Told a path on stdin, it writes
     its own pid there (0) and answers with the errno."""
 
-    def __init__(self, cfs):
+    def __init__(self, cfs, procs):
         self.err_path = os.path.join(cfs.tmp, f"victim-{time.monotonic_ns()}.err")
         with open(self.err_path, "w") as err:
-            self.p = subprocess.Popen([sys.executable or "/usr/bin/python3", "-c", HEARTBEAT],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=err)
-        cfs.procs.append(self.p)  # killed by pid at teardown
+            self.p = procs.popen([PY, "-c", HEARTBEAT], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=err)
         self.pid = self.p.pid
         self.home_cgroup = helpers.cgroup_of(self.pid)
-        self.home_ns = {n: helpers.proc_ns_ino(self.pid, n) for n in ("network", "uts", "ipc",
-                                                                       "mount", "cgroup")}
+        self.home_ns = proc_ns_inos(self.pid, HOME_NS)
         assert self.beats(), "the victim does not beat"
 
     def beats(self, timeout=2.0):
@@ -129,10 +126,6 @@ class Victim:
 
 # ---------------------------------------------------------------- checks
 
-def listed_containers(cfs):
-    return helpers.container_paths(cfs.mnt)
-
-
 def init_processes_below(cgroup_rel):
     out = []
     for pid in helpers.all_pids():
@@ -151,18 +144,15 @@ def orphaned_inits():
     """containerfs-init processes whose parent is us (orphans come to the
     subreaper) -- a container's init is the daemon's child, or ours after
     the daemon that made it died."""
-    me = os.getpid()
-    return [p for p in helpers.all_pids()
-            if helpers.cmdline(p).partition(" ")[0] == "containerfs-init" and helpers.proc_status(p)
-            and int(helpers.proc_status(p)["PPid"]) == me]
+    return [p for p in helpers.live_children(os.getpid())
+            if helpers.cmdline(p).partition(" ")[0] == "containerfs-init"]
 
 
 def check_consistent(cfs, allowed_members=()):
     """Problems found in the restarted tree (an empty list if none)."""
     problems = []
-    root = helpers.find_cgroup2_mount()
-    test_rel = "/" + os.path.relpath(cfs.cgroup, root)
-    names = listed_containers(cfs)
+    test_rel = helpers.cgroup_rel(cfs.cgroup)
+    names = helpers.container_paths(cfs.mnt)
     inits = {}
     own_cgroups = set()
     for c in names:
@@ -179,18 +169,17 @@ def check_consistent(cfs, allowed_members=()):
         if os.path.basename(cg_rel) != "init" or not cg_rel.startswith(test_rel + "/"):
             problems.append(f"{c}: init {init} in cgroup {cg_rel}")
             continue
-        cgdir = os.path.join(root, os.path.dirname(cg_rel).lstrip("/"))
+        cgdir = helpers.cgroup_path(os.path.dirname(cg_rel))
         own_cgroups.add(os.path.relpath(cgdir, cfs.cgroup))
         try:
-            record = os.getxattr(cgdir, RECORD_XATTR).decode(errors="replace")
+            lines = helpers.read_record(cgdir)
         except OSError as e:
             problems.append(f"{c}: no record on {cgdir}: {e}")
             continue
-        lines = record.split("\n")
-        if lines[0] != "containerfs-record 1":
-            problems.append(f"{c}: bad record {record!r}")
+        if lines[:1] != ["containerfs-record 1"]:
+            problems.append(f"{c}: bad record {lines!r}")
         if not any(ln.startswith(f"init {init} ") for ln in lines):
-            problems.append(f"{c}: record does not name init {init}: {record!r}")
+            problems.append(f"{c}: record does not name init {init}: {lines!r}")
     # Every container cgroup belongs to a listed container.
     extra = set(helpers.container_cgroups(cfs.cgroup)) - own_cgroups
     if extra:
@@ -216,9 +205,13 @@ def check_consistent(cfs, allowed_members=()):
 # ---------------------------------------------------------------- fault injection
 
 class Injector:
-    def __init__(self, cfs, kind):
+    """Kills the daemon in the middle of one kind of operation, again and
+    again, and collects the problems the checks find."""
+
+    def __init__(self, cfs, kind, faults_survived):
         self.cfs = cfs
         self.kind = kind
+        self.faults_survived = faults_survived
         self.rng = random.Random(f"{kind}-{os.getpid()}-{time.time_ns()}")
         self.typical = 0.003
         self.faults = 0
@@ -260,7 +253,7 @@ class Injector:
         th = threading.Thread(target=target, daemon=True)
         th.start()
         time.sleep(delay)
-        self.cfs.current.kill(signal.SIGKILL)
+        self.cfs.daemon.kill(signal.SIGKILL)
         th.join(OP_TIMEOUT)
         if th.is_alive():
             # The connection is still held open somewhere: abort it so the
@@ -273,7 +266,7 @@ class Injector:
         # an interrupted rmdir) are reaped before the daemon starts again.
         # (Without this the new daemon loads a zombie init as alive: see
         # test_zombie_init_at_start_up_is_not_a_container.)
-        dead = self.cfs.current
+        dead = self.cfs.daemon
         dead.wait_exit()
         settle_and_reap(self.cfs)
         self.cfs.restart()
@@ -285,6 +278,15 @@ class Injector:
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
         return err
 
+    def rounds(self):
+        """0, 1, ... ITERATIONS - 1, for as long as the test's time budget
+        lasts."""
+        start = time.monotonic()
+        for i in range(ITERATIONS):
+            if time.monotonic() - start >= TEST_BUDGET:
+                return
+            yield i
+
     def check(self, what, problems):
         for p in problems:
             self.problems.append(f"{self.kind} #{self.faults}: {what}: {p}")
@@ -292,7 +294,7 @@ class Injector:
 
     def report(self):
         self._tally()
-        SURVIVED[self.kind] = self.clean
+        self.faults_survived[self.kind] = self.clean
         print(f"\ncrash[{self.kind}]: {self.faults} faults injected, {self.clean} survived with "
               f"every check, op outcomes {self.outcomes}, "
               f"kill delay 0-{self.typical * 1.2 * 1000:.1f} ms, {len(self.problems)} problems")
@@ -302,13 +304,9 @@ class Injector:
 def helper_left_behind(daemon_pid, timeout=5.0):
     """The injector process of a daemon killed with SIGKILL comes to us (the
     subreaper): it must finish its moves and exit by itself, bounded."""
-    me = os.getpid()
-
     def orphans():
         helpers.reap_zombie_children()
-        return [p for p in helpers.all_pids()
-                if (st := helpers.proc_status(p)) and st["Name"] == "containerfs-inj"
-                and int(st["PPid"]) == me and st["State"][0] not in "ZX"]
+        return helpers.injector_processes(os.getpid())
 
     deadline = time.monotonic() + timeout
     while orphans():
@@ -345,36 +343,17 @@ def abort_connection(mnt):
         pass
 
 
-def budget(start):
-    return time.monotonic() - start < TEST_BUDGET
-
-
-def write_pid(path, pid):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, f"{pid}\n".encode())
-    finally:
-        os.close(fd)
-
-
-def ns_of(pid, names=("network", "uts", "ipc", "mount", "cgroup")):
-    return {n: helpers.proc_ns_ino(pid, n) for n in names}
-
-
 # ---------------------------------------------------------------- mkdir
 
 @pytest.mark.parametrize("nested", [False, True], ids=["top", "nested"])
-def test_crash_during_mkdir(cfs, nested):
-    inj = Injector(cfs, "mkdir-nested" if nested else "mkdir")
+def test_crash_during_mkdir(cfs, faults_survived, nested):
+    inj = Injector(cfs, "mkdir-nested" if nested else "mkdir", faults_survived)
     parent = "p" if nested else ""
     if nested:
         cfs.mkdir("p")
     inj.measure(lambda: os.mkdir(cfs.path(parent, "warm")))
     os.rmdir(cfs.path(parent, "warm"))
-    start = time.monotonic()
-    for i in range(ITERATIONS):
-        if not budget(start):
-            break
+    for i in inj.rounds():
         name = f"m{i}"
         before = set(helpers.container_cgroups(cfs.cgroup))
         inj.inject(lambda: os.mkdir(cfs.path(parent, name)))
@@ -397,18 +376,15 @@ def test_crash_during_mkdir(cfs, nested):
 
 # ---------------------------------------------------------------- rmdir
 
-def test_crash_during_rmdir(cfs):
-    inj = Injector(cfs, "rmdir")
+def test_crash_during_rmdir(cfs, procs, faults_survived):
+    inj = Injector(cfs, "rmdir", faults_survived)
     cfs.mkdir("warm")
     inj.measure(lambda: os.rmdir(cfs.path("warm")))
-    start = time.monotonic()
-    for i in range(ITERATIONS):
-        if not budget(start):
-            break
+    for i in inj.rounds():
         name = f"r{i}"
         cfs.mkdir(name)
-        member = cfs.popen(["sleep", "1000"])
-        write_pid(cfs.path(name, "tasks"), member.pid)
+        member = procs.sleep(1000)
+        cfs.enter(name, member.pid)
         init = cfs.init_pid(name)
         cg = cfs.cgroup_dir_of(name)
         inj.inject(lambda: os.rmdir(cfs.path(name)))
@@ -437,15 +413,12 @@ def test_crash_during_rmdir(cfs):
 
 # ---------------------------------------------------------------- mv
 
-def test_crash_during_mv(cfs):
-    inj = Injector(cfs, "mv")
+def test_crash_during_mv(cfs, faults_survived):
+    inj = Injector(cfs, "mv", faults_survived)
     cfs.mkdir("a")
     inj.measure(lambda: os.rename(cfs.path("a"), cfs.path("b")))
     names = ["b", "a"]
-    start = time.monotonic()
-    for i in range(ITERATIONS):
-        if not budget(start):
-            break
+    for i in inj.rounds():
         old, new = names[i % 2], names[(i + 1) % 2]
         if old not in os.listdir(cfs.mnt):
             old, new = new, old
@@ -471,10 +444,10 @@ def uts_state(cfs, c):
 
 
 @pytest.mark.parametrize("kind", ["ln", "rm", "touch"])
-def test_crash_during_namespace_change(cfs, kind):
-    inj = Injector(cfs, kind)
+def test_crash_during_namespace_change(cfs, faults_survived, kind):
+    inj = Injector(cfs, kind, faults_survived)
     cfs.mkdir("src", "dst")
-    host_uts = helpers.proc_ns_ino(cfs.pid, "uts")
+    host_uts = helpers.proc_ns_ino(cfs.daemon.pid, "uts")
     src_uts = helpers.proc_ns_ino(cfs.init_pid("src"), "uts")
     dst = cfs.path("dst", "uts")
 
@@ -489,14 +462,11 @@ def test_crash_during_namespace_change(cfs, kind):
     ops = {
         "ln": lambda: os.symlink("../src/uts", dst),
         "rm": lambda: os.unlink(dst),
-        "touch": lambda: os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o644)),
+        "touch": lambda: helpers.touch(dst),
     }
     prepare()
     inj.measure(ops[kind])
-    start = time.monotonic()
-    for i in range(ITERATIONS):
-        if not budget(start):
-            break
+    for i in inj.rounds():
         prepare()
         init_before = cfs.init_pid("dst")
         inj.inject(ops[kind])
@@ -541,13 +511,13 @@ def victim_problems(cfs, v, container):
     if not v.beats():
         problems.append("victim alive but does not beat any more")
     cg = helpers.cgroup_of(v.pid)
-    ns = ns_of(v.pid)
+    ns = proc_ns_inos(v.pid, HOME_NS)
     init = cfs.init_pid(container)
     inside_cg = os.path.join(os.path.dirname(helpers.cgroup_of(init)), "tasks")
     if cg == inside_cg:
-        if ns != ns_of(init):
+        if ns != proc_ns_inos(init, HOME_NS):
             problems.append(f"half moved: in {container}'s cgroup with namespaces {ns}, "
-                            f"the container's are {ns_of(init)}")
+                            f"the container's are {proc_ns_inos(init, HOME_NS)}")
     elif cg != v.home_cgroup or ns != v.home_ns:
         problems.append(f"half moved: in cgroup {cg} (home {v.home_cgroup}) with namespaces "
                         f"{ns}, home's are {v.home_ns}")
@@ -555,37 +525,34 @@ def victim_problems(cfs, v, container):
 
 
 @pytest.mark.parametrize("direction", ["in", "home", "self"])
-def test_crash_during_tasks_write(cfs, direction):
+def test_crash_during_tasks_write(cfs, procs, faults_survived, direction):
     """in/home: the test writes the victim's pid; self: the victim writes
     its own (0, as `echo 0 > tasks` does) into the container's tasks file,
     and is seized while its write is still pending."""
-    inj = Injector(cfs, f"tasks-{direction}")
+    inj = Injector(cfs, f"tasks-{direction}", faults_survived)
     cfs.mkdir("c")
-    v = Victim(cfs)
+    v = Victim(cfs, procs)
     victims = [v]
     into = cfs.path("c", "tasks")
     home = cfs.path("tasks")
 
     def inside():
-        return v.pid in [int(x) for x in open(into).read().split()]
+        return v.pid in cfs.task_pids("c")
 
     def prepare():
         if direction in ("in", "self") and inside():
-            write_pid(home, v.pid)
+            write_once(home, f"{v.pid}\n")
         if direction == "home" and not inside():
-            write_pid(into, v.pid)
+            write_once(into, f"{v.pid}\n")
 
     ops = {
-        "in": lambda: write_pid(into, v.pid),
-        "home": lambda: write_pid(home, v.pid),
+        "in": lambda: write_once(into, f"{v.pid}\n"),
+        "home": lambda: write_once(home, f"{v.pid}\n"),
         "self": lambda: v.write_own_pid(into),
     }
     prepare()
     inj.measure(ops[direction])
-    start = time.monotonic()
-    for i in range(ITERATIONS):
-        if not budget(start):
-            break
+    for i in inj.rounds():
         prepare()
         inj.inject(ops[direction])
         inj.check("tree", check_consistent(cfs, allowed_members=[x.pid for x in victims]))
@@ -595,7 +562,7 @@ def test_crash_during_tasks_write(cfs, direction):
             # A new victim, so that one problem is counted once.
             if helpers.alive(v.pid):
                 helpers.kill_pid(v.pid, signal.SIGKILL)
-            v = Victim(cfs)
+            v = Victim(cfs, procs)
             victims.append(v)
     inj.report()
 
@@ -608,8 +575,7 @@ def test_zombie_init_at_start_up_is_not_a_container(cfs):
     start-up: the pid and start time still match, the process is gone."""
     cfs.mkdir("r", "k")
     init = cfs.init_pid("r")
-    cfs.current.kill(signal.SIGKILL)
-    assert cfs.current.wait_exit() is not None
+    cfs.kill_daemon()
     os.kill(init, signal.SIGKILL)  # reparented to us, not reaped: a zombie
     wait_until(lambda: (helpers.proc_status(init) or {}).get("State", "Z")[0] == "Z", 5,
                what="the init to be a zombie")
@@ -627,12 +593,7 @@ def test_init_killed_from_outside_ends_its_container(cfs):
     cfs.mkdir("k")
     init = cfs.init_pid("k")
     os.kill(init, signal.SIGKILL)
-    wait_until(lambda: not helpers.alive(init), 5, what="the init to die")
+    helpers.wait_dead(init)
     helpers.reap_zombie_children()
     wait_until(lambda: "k" not in os.listdir(cfs.mnt), 3, what="k to go from the tree")
 
-
-def test_crash_summary():
-    """Prints the total (run after the others; pytest keeps file order)."""
-    total = sum(SURVIVED.values())
-    print(f"\ncrash: {total} injected faults survived ({SURVIVED})")

@@ -20,7 +20,7 @@ import pytest
 
 import helpers
 from helpers import run, wait_until
-from support_procs import assert_untouched, process_view
+from helpers import assert_untouched, process_view
 
 
 def open_up_to(path):
@@ -118,9 +118,7 @@ def setuid_copy(cfs, program):
 
 
 def start_as(dele, cmd):
-    p = subprocess.Popen(dele.prefix() + cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    dele.cfs.procs.append(p)
+    p = dele.cfs.procs.popen(dele.prefix() + cmd)
     name = os.path.basename(cmd[0])
     wait_until(lambda: helpers.cmdline(p.pid).split(" ")[0].endswith(name)
                and (helpers.proc_status(p.pid) or {}).get("State", "?")[0] == "S", 5,
@@ -345,20 +343,21 @@ def test_an_adopted_namespace_keeps_its_identity_when_its_path_is_swapped(cfs):
     """readlink and stat -L name the namespace adopted (through the init
     holding it), not whatever the path adopted from names later."""
     cfs.mkdir("web")
-    a = cfs.add_netns(f"cfsa{secrets.token_hex(3)}")
-    run(["ip", "netns", "add", os.path.basename(a)])
+    name = f"cfsa{secrets.token_hex(3)}"
+    a = f"/run/netns/{name}"
+    run(["ip", "netns", "add", name])
+    cfs.procs.on_cleanup(lambda: run(["ip", "netns", "del", name], check=False))
     adopted = os.stat(a).st_ino
     os.unlink(cfs.path("web", "network"))
     os.symlink(a, cfs.path("web", "network"))
     init = cfs.init_pid("web")
     assert os.readlink(cfs.path("web", "network")) == f"/proc/{init}/ns/net"
     # The bind mount now names another namespace.
-    run(["ip", "netns", "delete", os.path.basename(a)])
-    run(["ip", "netns", "add", os.path.basename(a)])
+    run(["ip", "netns", "delete", name])
+    run(["ip", "netns", "add", name])
     assert os.stat(a).st_ino != adopted
     assert helpers.stat_L_ino(cfs.path("web", "network")) == adopted
     assert os.readlink(cfs.path("web", "network")) == f"/proc/{init}/ns/net"
-    run(["ip", "netns", "delete", os.path.basename(a)])
 
 
 # --------------------------------------------------------------- limits

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 import helpers
-from conftest import DAEMON, mounted_fuse
+from helpers import DAEMON, mounted_fuse
 from helpers import run, wait_until
 
 VALID_NS_NAMES = "network uts ipc pid user mount cgroup time"
@@ -176,7 +176,7 @@ def test_second_daemon_on_a_containerfs_mount_point_is_refused(cfs, cfs_factory)
     assert containerfs_mounts().count(cfs.mnt) == 1
     assert not os.path.exists(other.cgroup)
     # The first daemon's tree is still what the mount point shows.
-    assert cfs.daemon.poll() is None
+    assert cfs.daemon.running()
     assert "web" in os.listdir(cfs.mnt)
     cfs.mkdir("db")
     assert {"web", "db"} <= set(os.listdir(cfs.mnt))
@@ -185,8 +185,7 @@ def test_second_daemon_on_a_containerfs_mount_point_is_refused(cfs, cfs_factory)
 def test_a_dead_daemons_mount_point_is_refused_until_unmounted(cfs):
     cfs.mkdir("web")
     init = cfs.init_pid("web")
-    cfs.current.kill(signal.SIGKILL)
-    assert cfs.current.wait_exit() is not None
+    cfs.kill_daemon()
     # The mount stays (ENOTCONN) until unmounted; a new daemon says so.
     start_refused(cfs, [cfs.mnt], EXIT_MOUNT_POINT, "is already a containerfs mount", "umount")
     run(["fusermount3", "-u", cfs.mnt])
@@ -266,7 +265,7 @@ def test_misspelt_option_is_named_also_while_the_cgroup_is_in_use(cfs):
     line = start_refused(cfs, [os.path.join(cfs.tmp, "mnt-other"), "-o", "cgroupp=/x"],
                          EXIT_BAD_ARGUMENTS, "unknown option 'cgroupp=/x'")
     assert "another" not in line
-    assert cfs.daemon.poll() is None
+    assert cfs.daemon.running()
 
 
 def test_the_first_bad_option_is_the_one_reported(cfs_factory):
@@ -427,8 +426,7 @@ def test_init_command_line_survives_kill_9_and_restart(cfs):
 def test_restarted_daemon_puts_right_a_command_line_that_is_out_of_date(cfs):
     cfs.mkdir("web", "web/db")
     db = cfs.init_pid("web/db")
-    cfs.current.kill(signal.SIGKILL)
-    assert cfs.current.wait_exit() is not None
+    cfs.kill_daemon()
     write_title(db, "containerfs-init something/else")
     assert title(db) == "containerfs-init something/else"
     run(["fusermount3", "-uz", cfs.mnt])

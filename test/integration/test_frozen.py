@@ -18,7 +18,7 @@ import pytest
 
 import helpers
 from helpers import errno_of, run, write_once
-from support_procs import assert_untouched, process_view
+from helpers import assert_untouched, process_view
 
 # A refusal must come at once, not after a spawn timed out.
 PROMPT = 1.0
@@ -189,7 +189,7 @@ def test_a_spawn_frozen_behind_the_daemons_back_is_bounded_and_holds_nothing(out
     time.sleep(0.5)
     assert "a" in os.listdir(cfs.mnt)
     # The daemon's children other than the injector hold none of its files.
-    daemon_pid = cfs.pid
+    daemon_pid = cfs.daemon.pid
     for pid in helpers.descendants(daemon_pid):
         if helpers.cmdline(pid).startswith("containerfs-injector"):
             continue
@@ -205,8 +205,7 @@ def test_a_spawn_frozen_behind_the_daemons_back_is_bounded_and_holds_nothing(out
     t = threading.Thread(target=lambda: errno_of(os.mkdir, cfs.path("c")))
     t.start()
     time.sleep(0.5)
-    cfs.current.kill()
-    assert cfs.current.wait_exit() is not None
+    cfs.kill_daemon()
     run(["fusermount3", "-uz", cfs.mnt])
     t.join(timeout=30)
     with open(os.path.join(outer, "cgroup.freeze"), "w") as f:

@@ -1,5 +1,5 @@
-"""Issue 6, item 6: hostile input. Every bad input gets its errno and leaves
-the tree as it was.
+"""Hostile input: every bad input gets its errno and leaves the tree as it
+was.
 
 The main test is table-driven (CASES): each row is one bad input against one
 file, the errno the daemon (or, where noted, the kernel in front of it)
@@ -26,20 +26,12 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers import errno_of, errname
+from helpers import (diff, errname, errno_of, read_bytes, unused_pid, write_errno,
+                     write_once)
 
 MiB = 1 << 20
 REPO = Path(__file__).resolve().parents[2]
 
-# Every name the tree reserves: files of the root and of a container, and
-# the prefixes of cgroup interface files (containerfs(7), "reserved").
-RESERVED_FILES = ["tasks", "init", "self", "network", "uts", "ipc", "pid", "user", "mount",
-                  "cgroup", "time", "hostname", "uid_map", "gid_map", "freeze", "kill", "events",
-                  "timens_offsets"]
-RESERVED_PREFIXED = ["cgroup.procs", "memory.max", "cpu.weight", "cpuset.cpus", "io.max",
-                     "pids.max", "hugetlb.2MB.max", "rdma.max", "misc.max", "freezer.state",
-                     "cpu.pressure", "cgroup.kill"]
-RESERVED = RESERVED_FILES + RESERVED_PREFIXED
 CONTROLLER_PREFIXES = ("cgroup.", "memory.", "cpu.", "cpuset.", "io.", "pids.", "hugetlb.",
                        "rdma.", "misc.", "freezer.")
 
@@ -53,14 +45,15 @@ class Tree:
         u/          an own user namespace (uid_map, gid_map)
     and a sleeping process in no container."""
 
-    def __init__(self, cfs):
+    def __init__(self, cfs, procs):
         self.cfs = cfs
+        self.procs = procs
         cfs.mkdir("web", "web/db", "other", "u")
         os.unlink(cfs.path("other", "uts"))
         os.unlink(cfs.path("other", "network"))
-        os.close(os.open(cfs.path("u", "user"), os.O_CREAT | os.O_WRONLY, 0o644))
+        helpers.touch(cfs.path("u", "user"))
         assert os.path.exists(cfs.path("u", "uid_map"))
-        self.sleeper = cfs.popen(["sleep", "1000"]).pid
+        self.sleeper = procs.sleep(1000).pid
         self.containers = ["web", "web/db", "other", "u"]
 
     def path(self, *parts):
@@ -87,20 +80,6 @@ class Tree:
                 return pid
         pytest.skip("no kernel thread visible")
 
-    def unused_pid(self):
-        """A pid no process has (below pid_max, so not refused as too large)."""
-        with open("/proc/sys/kernel/pid_max") as f:
-            pid_max = int(f.read())
-        for pid in range(pid_max - 1, 300, -1):
-            if not os.path.exists(f"/proc/{pid}"):
-                return pid
-        pytest.skip("no unused pid")
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
 
 def fingerprint(t):
     """Everything a refused operation must leave as it was."""
@@ -118,7 +97,7 @@ def fingerprint(t):
         entry = {
             "init": init,
             "alive": helpers.alive(init),
-            "ns": {n: helpers.proc_ns_ino(init, n) for n in helpers.ALL_NS_FILES},
+            "ns": helpers.proc_ns_inos(init),
             "freeze": read_bytes(cfs.path(c, "freeze")),
             "tasks": read_bytes(cfs.path(c, "tasks")),
         }
@@ -131,32 +110,13 @@ def fingerprint(t):
     # The root's tasks lists every process of the host, which come and go:
     # only the sleeper's presence there is ours to check.
     sleeper = {"cgroup": helpers.cgroup_of(t.sleeper),
-               "ns": {n: helpers.proc_ns_ino(t.sleeper, n) for n in helpers.ALL_NS_FILES},
+               "ns": helpers.proc_ns_inos(t.sleeper),
                "in_root_tasks": str(t.sleeper).encode() in read_bytes(cfs.path("tasks")).split()}
     return {"tree": tree, "cgroups": cgroups, "links": links, "containers": containers,
             "sleeper": sleeper}
 
 
-def diff(a, b):
-    out = []
-    for k in a:
-        if a[k] != b.get(k):
-            out.append(f"{k}: {a[k]!r}\n   -> {b.get(k)!r}")
-    return "\n".join(out)
-
-
 # ---------------------------------------------------------------- operations
-
-def w(path, data, flags=os.O_WRONLY, offset=None):
-    """One open, an optional lseek, one write(2) of data."""
-    fd = os.open(path, flags)
-    try:
-        if offset is not None:
-            os.lseek(fd, offset, os.SEEK_SET)
-        return os.write(fd, data)
-    finally:
-        os.close(fd)
-
 
 def w_parts(path, *parts):
     """Several write(2)s on one open file (a line written in pieces)."""
@@ -178,7 +138,7 @@ def ctl_write(t, data, writable=True):
     if name is None:
         pytest.skip(f"no {'writable' if writable else 'read-only'} cgroup interface file in web")
     if writable:
-        return w(t.path("web", name), data)
+        return write_once(t.path("web", name), data)
     return os.open(t.path("web", name), os.O_WRONLY)
 
 
@@ -200,97 +160,114 @@ Case = namedtuple("Case", "id op err note bug", defaults=("", None))
 
 CASES = [
     # --- tasks: not a pid list
-    Case("tasks-garbage", lambda t: w(t.path("web", "tasks"), b"garbage\n"), errno.EINVAL),
-    Case("tasks-1MiB-garbage", lambda t: w(t.path("web", "tasks"), b"x" * MiB), errno.EINVAL),
-    Case("tasks-1MiB-newlines", lambda t: w(t.path("web", "tasks"), b"\n" * MiB), errno.EINVAL),
-    Case("tasks-embedded-NUL", lambda t: w(t.path("web", "tasks"), f"{t.sleeper}\0\n".encode()),
+    Case("tasks-garbage", lambda t: write_once(t.path("web", "tasks"), b"garbage\n"), errno.EINVAL),
+    Case("tasks-1MiB-garbage", lambda t: write_once(t.path("web", "tasks"), b"x" * MiB),
          errno.EINVAL),
-    Case("tasks-NUL-between", lambda t: w(t.path("web", "tasks"), b"1\x002\n"), errno.EINVAL),
-    Case("tasks-negative", lambda t: w(t.path("web", "tasks"), b"-1\n"), errno.EINVAL),
-    Case("tasks-negative-sleeper", lambda t: w(t.path("web", "tasks"), f"-{t.sleeper}\n".encode()),
+    Case("tasks-1MiB-newlines", lambda t: write_once(t.path("web", "tasks"), b"\n" * MiB),
          errno.EINVAL),
-    Case("tasks-huge", lambda t: w(t.path("web", "tasks"), b"99999999999999999999\n"), errno.EINVAL),
-    Case("tasks-2^31", lambda t: w(t.path("web", "tasks"), b"2147483648\n"), errno.EINVAL),
-    Case("tasks-above-pid-limit", lambda t: w(t.path("web", "tasks"), b"4194305\n"), errno.EINVAL),
-    Case("tasks-plus-sign", lambda t: w(t.path("web", "tasks"), f"+{t.sleeper}\n".encode()),
+    Case("tasks-embedded-NUL", lambda t: write_once(t.path("web", "tasks"), f"{t.sleeper}\0\n"),
          errno.EINVAL),
-    Case("tasks-hex", lambda t: w(t.path("web", "tasks"), b"0x10\n"), errno.EINVAL),
-    Case("tasks-two-on-a-line", lambda t: w(t.path("web", "tasks"),
-                                            f"{t.sleeper} {t.sleeper}\n".encode()), errno.EINVAL),
-    Case("tasks-only-newline", lambda t: w(t.path("web", "tasks"), b"\n"), errno.EINVAL),
-    Case("tasks-non-utf8", lambda t: w(t.path("web", "tasks"), b"\xff\xfe\n"), errno.EINVAL),
-    Case("tasks-garbage-then-pid", lambda t: w(t.path("web", "tasks"),
-                                               f"zz\n{t.sleeper}\n".encode()), errno.EINVAL),
-    Case("tasks-no-such-process", lambda t: w(t.path("web", "tasks"), f"{t.unused_pid()}\n".encode()),
+    Case("tasks-NUL-between", lambda t: write_once(t.path("web", "tasks"), b"1\x002\n"),
+         errno.EINVAL),
+    Case("tasks-negative", lambda t: write_once(t.path("web", "tasks"), b"-1\n"), errno.EINVAL),
+    Case("tasks-negative-sleeper", lambda t: write_once(t.path("web", "tasks"), f"-{t.sleeper}\n"),
+         errno.EINVAL),
+    Case("tasks-huge", lambda t: write_once(t.path("web", "tasks"), b"99999999999999999999\n"),
+         errno.EINVAL),
+    Case("tasks-2^31", lambda t: write_once(t.path("web", "tasks"), b"2147483648\n"), errno.EINVAL),
+    Case("tasks-above-pid-limit", lambda t: write_once(t.path("web", "tasks"), b"4194305\n"),
+         errno.EINVAL),
+    Case("tasks-plus-sign", lambda t: write_once(t.path("web", "tasks"), f"+{t.sleeper}\n"),
+         errno.EINVAL),
+    Case("tasks-hex", lambda t: write_once(t.path("web", "tasks"), b"0x10\n"), errno.EINVAL),
+    Case("tasks-two-on-a-line", lambda t: write_once(t.path("web", "tasks"),
+                                                     f"{t.sleeper} {t.sleeper}\n"), errno.EINVAL),
+    Case("tasks-only-newline", lambda t: write_once(t.path("web", "tasks"), b"\n"), errno.EINVAL),
+    Case("tasks-non-utf8", lambda t: write_once(t.path("web", "tasks"), b"\xff\xfe\n"),
+         errno.EINVAL),
+    Case("tasks-garbage-then-pid", lambda t: write_once(t.path("web", "tasks"),
+                                                        f"zz\n{t.sleeper}\n"), errno.EINVAL),
+    Case("tasks-no-such-process", lambda t: write_once(t.path("web", "tasks"), f"{unused_pid()}\n"),
          errno.ESRCH),
     Case("tasks-kernel-thread",
-         lambda t: w(t.path("web", "tasks"), f"{t.kernel_thread()}\n".encode()), errno.EINVAL),
-    Case("tasks-the-daemon", lambda t: w(t.path("web", "tasks"), f"{t.cfs.pid}\n".encode()),
+         lambda t: write_once(t.path("web", "tasks"), f"{t.kernel_thread()}\n"), errno.EINVAL),
+    Case("tasks-the-daemon", lambda t: write_once(t.path("web", "tasks"), f"{t.cfs.daemon.pid}\n"),
          errno.EINVAL),
-    Case("tasks-an-init", lambda t: w(t.path("web", "tasks"), f"{t.init('other')}\n".encode()),
+    Case("tasks-an-init", lambda t: write_once(t.path("web", "tasks"), f"{t.init('other')}\n"),
          errno.EINVAL),
-    Case("tasks-its-own-init", lambda t: w(t.path("web", "tasks"), f"{t.init('web')}\n".encode()),
+    Case("tasks-its-own-init", lambda t: write_once(t.path("web", "tasks"), f"{t.init('web')}\n"),
          errno.EINVAL),
-    Case("tasks-O_APPEND-garbage", lambda t: w(t.path("web", "tasks"), b"x\n",
-                                               os.O_WRONLY | os.O_APPEND), errno.EINVAL),
-    Case("tasks-O_TRUNC-garbage", lambda t: w(t.path("web", "tasks"), b"x\n",
-                                              os.O_WRONLY | os.O_TRUNC), errno.EINVAL),
-    Case("tasks-lseek-4096-garbage", lambda t: w(t.path("web", "tasks"), b"x\n", offset=4096),
+    Case("tasks-O_APPEND-garbage", lambda t: write_once(t.path("web", "tasks"), b"x\n",
+                                                        os.O_WRONLY | os.O_APPEND), errno.EINVAL),
+    Case("tasks-O_TRUNC-garbage", lambda t: write_once(t.path("web", "tasks"), b"x\n",
+                                                       os.O_WRONLY | os.O_TRUNC), errno.EINVAL),
+    Case("tasks-lseek-4096-garbage",
+         lambda t: write_once(t.path("web", "tasks"), b"x\n", offset=4096),
          errno.EINVAL),
-    Case("tasks-O_RDWR-lseek-garbage", lambda t: w(t.path("web", "tasks"), b"-3\n", os.O_RDWR, 7),
+    Case("tasks-O_RDWR-lseek-garbage",
+         lambda t: write_once(t.path("web", "tasks"), b"-3\n", os.O_RDWR, 7),
          errno.EINVAL),
-    Case("root-tasks-garbage", lambda t: w(t.path("tasks"), b"abc\n"), errno.EINVAL),
-    Case("root-tasks-negative", lambda t: w(t.path("tasks"), b"-1\n"), errno.EINVAL),
-    Case("root-tasks-1MiB", lambda t: w(t.path("tasks"), b"9" * MiB), errno.EINVAL),
-    Case("root-tasks-an-init", lambda t: w(t.path("tasks"), f"{t.init('web/db')}\n".encode()),
+    Case("root-tasks-garbage", lambda t: write_once(t.path("tasks"), b"abc\n"), errno.EINVAL),
+    Case("root-tasks-negative", lambda t: write_once(t.path("tasks"), b"-1\n"), errno.EINVAL),
+    Case("root-tasks-1MiB", lambda t: write_once(t.path("tasks"), b"9" * MiB), errno.EINVAL),
+    Case("root-tasks-an-init", lambda t: write_once(t.path("tasks"), f"{t.init('web/db')}\n"),
          errno.EINVAL),
     Case("tasks-truncate", lambda t: os.truncate(t.path("web", "tasks"), 0), 0,
          "truncation of a writable file is accepted and changes nothing"),
     Case("tasks-truncate-5", lambda t: os.truncate(t.path("web", "tasks"), 5), 0,
          "as above"),
     # --- hostname
-    Case("hostname-1MiB", lambda t: w(t.path("web", "hostname"), b"h" * MiB), errno.EINVAL),
-    Case("hostname-65-bytes", lambda t: w(t.path("web", "hostname"), b"h" * 65 + b"\n"),
+    Case("hostname-1MiB", lambda t: write_once(t.path("web", "hostname"), b"h" * MiB),
          errno.EINVAL),
-    Case("hostname-empty", lambda t: w(t.path("web", "hostname"), b"\n"), errno.EINVAL),
-    Case("hostname-two-lines", lambda t: w(t.path("web", "hostname"), b"a\nb\n"), errno.EINVAL),
-    Case("hostname-O_APPEND-two-lines", lambda t: w(t.path("web", "hostname"), b"a\nb\n",
-                                                    os.O_WRONLY | os.O_APPEND), errno.EINVAL),
-    Case("hostname-lseek-empty", lambda t: w(t.path("web", "hostname"), b"\n", offset=100),
+    Case("hostname-65-bytes", lambda t: write_once(t.path("web", "hostname"), b"h" * 65 + b"\n"),
          errno.EINVAL),
-    Case("hostname-embedded-NUL", lambda t: w(t.path("web", "hostname"), b"ab\0cd\n"),
+    Case("hostname-empty", lambda t: write_once(t.path("web", "hostname"), b"\n"), errno.EINVAL),
+    Case("hostname-two-lines", lambda t: write_once(t.path("web", "hostname"), b"a\nb\n"),
+         errno.EINVAL),
+    Case("hostname-O_APPEND-two-lines", lambda t: write_once(t.path("web", "hostname"), b"a\nb\n",
+                                                             os.O_WRONLY | os.O_APPEND),
+         errno.EINVAL),
+    Case("hostname-lseek-empty", lambda t: write_once(t.path("web", "hostname"), b"\n", offset=100),
+         errno.EINVAL),
+    Case("hostname-embedded-NUL", lambda t: write_once(t.path("web", "hostname"), b"ab\0cd\n"),
          errno.EINVAL),
     Case("hostname-truncate", lambda t: os.truncate(t.path("web", "hostname"), 0), 0,
          "accepted, changes nothing"),
-    Case("hostname-of-the-root", lambda t: w(t.path("hostname"), b"x\n"), errno.ENOENT),
+    Case("hostname-of-the-root", lambda t: write_once(t.path("hostname"), b"x\n"), errno.ENOENT),
     # --- freeze / kill
-    Case("freeze-garbage", lambda t: w(t.path("web", "freeze"), b"garbage\n"), errno.EINVAL),
-    Case("freeze-2", lambda t: w(t.path("web", "freeze"), b"2\n"), errno.EINVAL),
-    Case("freeze-minus-1", lambda t: w(t.path("web", "freeze"), b"-1\n"), errno.EINVAL),
-    Case("freeze-01", lambda t: w(t.path("web", "freeze"), b"01\n"), errno.EINVAL),
-    Case("freeze-1-0", lambda t: w(t.path("web", "freeze"), b"1 0\n"), errno.EINVAL),
-    Case("freeze-1MiB", lambda t: w(t.path("web", "freeze"), b"1" * MiB), errno.EINVAL),
-    Case("freeze-NUL", lambda t: w(t.path("web", "freeze"), b"1\0"), errno.EINVAL),
-    Case("freeze-O_APPEND-garbage", lambda t: w(t.path("web", "freeze"), b"yes\n",
-                                                os.O_WRONLY | os.O_APPEND), errno.EINVAL),
-    Case("freeze-lseek-2", lambda t: w(t.path("web", "freeze"), b"2\n", offset=100), errno.EINVAL),
-    Case("kill-0", lambda t: w(t.path("web", "kill"), b"0\n"), errno.EINVAL),
-    Case("kill-2", lambda t: w(t.path("web", "kill"), b"2\n"), errno.EINVAL),
-    Case("kill-garbage", lambda t: w(t.path("web", "kill"), b"please\n"), errno.EINVAL),
-    Case("kill-1MiB", lambda t: w(t.path("web", "kill"), b"1" * MiB), errno.EINVAL),
-    Case("kill-NUL", lambda t: w(t.path("web", "kill"), b"1\0"), errno.EINVAL),
-    Case("kill-O_TRUNC-11", lambda t: w(t.path("web", "kill"), b"11\n",
-                                        os.O_WRONLY | os.O_TRUNC), errno.EINVAL),
+    Case("freeze-garbage", lambda t: write_once(t.path("web", "freeze"), b"garbage\n"),
+         errno.EINVAL),
+    Case("freeze-2", lambda t: write_once(t.path("web", "freeze"), b"2\n"), errno.EINVAL),
+    Case("freeze-minus-1", lambda t: write_once(t.path("web", "freeze"), b"-1\n"), errno.EINVAL),
+    Case("freeze-01", lambda t: write_once(t.path("web", "freeze"), b"01\n"), errno.EINVAL),
+    Case("freeze-1-0", lambda t: write_once(t.path("web", "freeze"), b"1 0\n"), errno.EINVAL),
+    Case("freeze-1MiB", lambda t: write_once(t.path("web", "freeze"), b"1" * MiB), errno.EINVAL),
+    Case("freeze-NUL", lambda t: write_once(t.path("web", "freeze"), b"1\0"), errno.EINVAL),
+    Case("freeze-O_APPEND-garbage", lambda t: write_once(t.path("web", "freeze"), b"yes\n",
+                                                         os.O_WRONLY | os.O_APPEND), errno.EINVAL),
+    Case("freeze-lseek-2", lambda t: write_once(t.path("web", "freeze"), b"2\n", offset=100),
+         errno.EINVAL),
+    Case("kill-0", lambda t: write_once(t.path("web", "kill"), b"0\n"), errno.EINVAL),
+    Case("kill-2", lambda t: write_once(t.path("web", "kill"), b"2\n"), errno.EINVAL),
+    Case("kill-garbage", lambda t: write_once(t.path("web", "kill"), b"please\n"), errno.EINVAL),
+    Case("kill-1MiB", lambda t: write_once(t.path("web", "kill"), b"1" * MiB), errno.EINVAL),
+    Case("kill-NUL", lambda t: write_once(t.path("web", "kill"), b"1\0"), errno.EINVAL),
+    Case("kill-O_TRUNC-11", lambda t: write_once(t.path("web", "kill"), b"11\n",
+                                                 os.O_WRONLY | os.O_TRUNC), errno.EINVAL),
     Case("kill-read", lambda t: os.open(t.path("web", "kill"), os.O_RDONLY), errno.EACCES),
     # --- uid_map / gid_map (the kernel's answers, passed through)
-    Case("uid_map-garbage", lambda t: w(t.path("u", "uid_map"), b"garbage\n"), errno.EINVAL),
-    Case("uid_map-1MiB", lambda t: w(t.path("u", "uid_map"), b"0" * MiB), errno.EINVAL),
-    Case("uid_map-NUL", lambda t: w(t.path("u", "uid_map"), b"0 0\0 1\n"), errno.EINVAL),
-    Case("uid_map-two-fields", lambda t: w(t.path("u", "uid_map"), b"0 0\n"), errno.EINVAL),
-    Case("uid_map-negative", lambda t: w(t.path("u", "uid_map"), b"-1 0 1\n"), errno.EINVAL),
-    Case("gid_map-garbage", lambda t: w(t.path("u", "gid_map"), b"garbage\n"), errno.EINVAL),
-    Case("gid_map-1MiB", lambda t: w(t.path("u", "gid_map"), b"x" * MiB), errno.EINVAL),
-    Case("uid_map-without-user-ns", lambda t: w(t.path("web", "uid_map"), b"0 0 1\n"),
+    Case("uid_map-garbage", lambda t: write_once(t.path("u", "uid_map"), b"garbage\n"),
+         errno.EINVAL),
+    Case("uid_map-1MiB", lambda t: write_once(t.path("u", "uid_map"), b"0" * MiB), errno.EINVAL),
+    Case("uid_map-NUL", lambda t: write_once(t.path("u", "uid_map"), b"0 0\0 1\n"), errno.EINVAL),
+    Case("uid_map-two-fields", lambda t: write_once(t.path("u", "uid_map"), b"0 0\n"),
+         errno.EINVAL),
+    Case("uid_map-negative", lambda t: write_once(t.path("u", "uid_map"), b"-1 0 1\n"),
+         errno.EINVAL),
+    Case("gid_map-garbage", lambda t: write_once(t.path("u", "gid_map"), b"garbage\n"),
+         errno.EINVAL),
+    Case("gid_map-1MiB", lambda t: write_once(t.path("u", "gid_map"), b"x" * MiB), errno.EINVAL),
+    Case("uid_map-without-user-ns", lambda t: write_once(t.path("web", "uid_map"), b"0 0 1\n"),
          errno.ENOENT),
     # --- cgroup interface files (the kernel's answers, passed through)
     Case("controller-garbage", lambda t: ctl_write(t, b"garbage\n"), errno.EINVAL),
@@ -298,7 +275,8 @@ CASES = [
          "the kernel's answer for a PSI trigger longer than a page"),
     Case("controller-read-only-open", lambda t: ctl_write(t, b"", writable=False), errno.EACCES),
     Case("controller-read-only-truncate", ctl_truncate, errno.EACCES),
-    Case("controller-unknown", lambda t: w(t.path("web", "memory.nosuch"), b"1\n"), errno.ENOENT),
+    Case("controller-unknown", lambda t: write_once(t.path("web", "memory.nosuch"), b"1\n"),
+         errno.ENOENT),
     # --- read-only files
     Case("init-O_WRONLY", lambda t: os.open(t.path("web", "init"), os.O_WRONLY), errno.EACCES),
     Case("init-O_RDWR", lambda t: os.open(t.path("web", "init"), os.O_RDWR), errno.EACCES),
@@ -365,7 +343,8 @@ CASES = [
     Case("setxattr", lambda t: os.setxattr(t.path("web"), "user.x", b"1"), errno.ENOTSUP),
     # --- namespace links
     Case("ln-dev-null", lambda t: os.symlink("/dev/null", t.path("other", "uts")), errno.EINVAL),
-    Case("ln-etc-passwd", lambda t: os.symlink("/etc/passwd", t.path("other", "uts")), errno.EINVAL),
+    Case("ln-etc-passwd", lambda t: os.symlink("/etc/passwd", t.path("other", "uts")),
+         errno.EINVAL),
     Case("ln-a-directory", lambda t: os.symlink("/tmp", t.path("other", "network")), errno.EINVAL),
     Case("ln-proc-self", lambda t: os.symlink("/proc/self", t.path("other", "network")),
          errno.EINVAL),
@@ -399,8 +378,8 @@ CASES = [
 
 
 @pytest.fixture
-def tree(cfs):
-    return Tree(cfs)
+def tree(cfs, procs):
+    return Tree(cfs, procs)
 
 
 def run_case(t, case, tmp_path):
@@ -421,7 +400,7 @@ def test_bad_input(tree, case, tmp_path):
     err, before, after = run_case(tree, case, tmp_path)
     assert err == case.err, (f"{case.id}: got {errname(err)}, expected {errname(case.err)}"
                              + (f" ({case.note})" if case.note else ""))
-    assert after == before, f"{case.id} changed the tree:\n{diff(before, after)}"
+    assert after == before, f"{case.id} changed the tree:\n" + "\n".join(diff(before, after))
     for c in tree.containers:
         assert helpers.alive(tree.init(c)), c
     assert helpers.alive(tree.sleeper)
@@ -442,7 +421,7 @@ def test_every_reserved_name_as_mkdir_and_rename_target(tree, where):
     src = "other" if where == "" else os.path.join("web", "db")
     results = {}
     before = fingerprint(tree)
-    for name in RESERVED:
+    for name in helpers.RESERVED_NAMES:
         target = tree.path(where, name)
         want_rename = errno.ENOTDIR if os.path.lexists(target) else errno.EEXIST
         got = (errno_of(os.mkdir, target), errno_of(os.rename, tree.path(src), target))
@@ -450,35 +429,31 @@ def test_every_reserved_name_as_mkdir_and_rename_target(tree, where):
             results[name] = tuple(errname(e) for e in got)
     assert results == {}, f"wrong errnos (mkdir, rename): {results}"
     after = fingerprint(tree)
-    assert after == before, diff(before, after)
+    assert after == before, "\n".join(diff(before, after))
 
 
 # ---------------------------------------------------------------- pid lists
 
-def sleepers(cfs, n):
-    return [cfs.popen(["sleep", "1000"]).pid for _ in range(n)]
-
-
-def members(t, c):
-    return sorted(int(x) for x in read_bytes(t.path(c, "tasks")).split())
+def sleepers(t, n):
+    return [t.procs.sleep(1000).pid for _ in range(n)]
 
 
 def test_pid_list_with_garbage_in_the_middle_moves_nothing(tree):
     """The list is parsed whole before anything moves."""
-    a, b = sleepers(tree.cfs, 2)
+    a, b = sleepers(tree, 2)
     before = {p: helpers.cgroup_of(p) for p in (a, b)}
-    err = errno_of(w, tree.path("other", "tasks"), f"{a}\nzz\n{b}\n".encode())
+    err = write_errno(tree.path("other", "tasks"), f"{a}\nzz\n{b}\n")
     assert err == errno.EINVAL, errname(err)
-    assert members(tree, "other") == []
+    assert tree.cfs.task_pids("other") == []
     assert {p: helpers.cgroup_of(p) for p in (a, b)} == before
 
 
 def test_pid_list_with_a_missing_process_in_the_middle_moves_nothing(tree):
     """Every pid is looked up before anything moves."""
-    a, b = sleepers(tree.cfs, 2)
-    err = errno_of(w, tree.path("other", "tasks"), f"{a}\n{tree.unused_pid()}\n{b}\n".encode())
+    a, b = sleepers(tree, 2)
+    err = write_errno(tree.path("other", "tasks"), f"{a}\n{unused_pid()}\n{b}\n")
     assert err == errno.ESRCH, errname(err)
-    assert members(tree, "other") == []
+    assert tree.cfs.task_pids("other") == []
 
 
 @pytest.mark.parametrize("refused", ["init", "daemon"])
@@ -486,12 +461,12 @@ def test_pid_list_stops_at_the_first_refused_process(tree, refused):
     """A pid refused by the checks after look-up (an init, the daemon): the
     ones before it were moved (and stay moved), the ones after were not,
     and the write fails."""
-    a, b, c = sleepers(tree.cfs, 3)
-    bad = tree.init("web") if refused == "init" else tree.cfs.pid
+    a, b, c = sleepers(tree, 3)
+    bad = tree.init("web") if refused == "init" else tree.cfs.daemon.pid
     home_b = helpers.cgroup_of(b)
-    err = errno_of(w, tree.path("other", "tasks"), f"{a}\n{c}\n{bad}\n{b}\n".encode())
+    err = write_errno(tree.path("other", "tasks"), f"{a}\n{c}\n{bad}\n{b}\n")
     assert err == errno.EINVAL, errname(err)
-    assert members(tree, "other") == sorted([a, c])
+    assert sorted(tree.cfs.task_pids("other")) == sorted([a, c])
     assert helpers.cgroup_of(b) == home_b
     # The refused process is untouched and nobody is left stopped or traced.
     for p in (a, b, c):
@@ -501,9 +476,9 @@ def test_pid_list_stops_at_the_first_refused_process(tree, refused):
 
 
 def test_duplicate_and_zero_padded_pids(tree):
-    (a,) = sleepers(tree.cfs, 1)
-    assert w(tree.path("other", "tasks"), f"{a}\n{a}\n00{a}\n".encode()) > 0
-    assert members(tree, "other") == [a]
+    (a,) = sleepers(tree, 1)
+    assert write_once(tree.path("other", "tasks"), f"{a}\n{a}\n00{a}\n") > 0
+    assert tree.cfs.task_pids("other") == [a]
 
 
 # ---------------------------------------------------------------- partial writes
@@ -511,10 +486,10 @@ def test_duplicate_and_zero_padded_pids(tree):
 def test_each_write_is_one_command(tree):
     """A line written in pieces: each write(2) is taken as a whole command,
     as cgroupfs does, whatever the offset and flags."""
-    (a,) = sleepers(tree.cfs, 1)
+    (a,) = sleepers(tree, 1)
     # The pid without its newline is a complete command: it moves.
-    assert w(tree.path("web", "tasks"), str(a).encode()) == len(str(a))
-    assert members(tree, "web") == [a]
+    assert write_once(tree.path("web", "tasks"), str(a)) == len(str(a))
+    assert tree.cfs.task_pids("web") == [a]
     # The newline alone is then an empty list.
     before = fingerprint(tree)
     assert errno_of(w_parts, tree.path("web", "tasks"), b"\n") == errno.EINVAL
@@ -523,17 +498,17 @@ def test_each_write_is_one_command(tree):
     w_parts(tree.path("web", "hostname"), b"ab", b"cd\n")
     assert read_bytes(tree.path("web", "hostname")) == b"cd\n"
     # O_APPEND, O_TRUNC and an offset change nothing about it.
-    w(tree.path("web", "hostname"), b"app\n", os.O_WRONLY | os.O_APPEND)
+    write_once(tree.path("web", "hostname"), b"app\n", os.O_WRONLY | os.O_APPEND)
     assert read_bytes(tree.path("web", "hostname")) == b"app\n"
-    w(tree.path("web", "hostname"), b"tru\n", os.O_WRONLY | os.O_TRUNC)
+    write_once(tree.path("web", "hostname"), b"tru\n", os.O_WRONLY | os.O_TRUNC)
     assert read_bytes(tree.path("web", "hostname")) == b"tru\n"
-    w(tree.path("web", "hostname"), b"off\n", offset=12345)
+    write_once(tree.path("web", "hostname"), b"off\n", offset=12345)
     assert read_bytes(tree.path("web", "hostname")) == b"off\n"
     # A pid on an O_APPEND open, and at an offset: moved all the same.
-    b, c = sleepers(tree.cfs, 2)
-    w(tree.path("web", "tasks"), f"{b}\n".encode(), os.O_WRONLY | os.O_APPEND)
-    w(tree.path("web", "tasks"), f"{c}\n".encode(), offset=4096)
-    assert members(tree, "web") == sorted([a, b, c])
+    b, c = sleepers(tree, 2)
+    write_once(tree.path("web", "tasks"), f"{b}\n", os.O_WRONLY | os.O_APPEND)
+    write_once(tree.path("web", "tasks"), f"{c}\n", offset=4096)
+    assert sorted(tree.cfs.task_pids("web")) == sorted([a, b, c])
 
 
 # ---------------------------------------------------------------- symlink loops
@@ -614,7 +589,7 @@ def test_proc_self_ns_of_the_writer_adopts_the_writers_namespace(tree):
     init = cfs.init_pid("other")
     assert helpers.proc_ns_ino(init, "network") == writer_ns, (
         f"container got {helpers.proc_ns_ino(init, 'network')}, the writer's is {writer_ns}, "
-        f"the daemon's {helpers.proc_ns_ino(cfs.pid, 'network')}")
+        f"the daemon's {helpers.proc_ns_ino(cfs.daemon.pid, 'network')}")
     # And the link, read by anyone, opens that namespace.
     assert helpers.stat_L_ino(target) == writer_ns
 

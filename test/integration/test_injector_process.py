@@ -1,5 +1,5 @@
-"""Issue 6, item 2: the injector process, which carries every tasks move
-through whatever happens to the daemon (containerfs(8), INJECTOR PROCESS).
+"""The injector process, which carries every tasks move through whatever
+happens to the daemon (containerfs(8), INJECTOR PROCESS).
 
 The crash loop (test_crash.py) kills the daemon in the middle of moves;
 these tests pin down the helper's own contract: what it holds, that it
@@ -8,47 +8,35 @@ replaced, and that a clean unmount leaves nothing behind.
 """
 import errno
 import os
+import secrets
+import shutil
 import signal
+import socket
+import struct
+import subprocess
+import threading
 import time
 
 import pytest
 
 import helpers
-from helpers import wait_until
-from support_procs import container_ns, proc_ns, members_cgroup
-
-HELPER = "containerfs-inj"
-
-
-def helpers_of(parent):
-    """Live injector processes whose parent is `parent`."""
-    out = []
-    for p in helpers.all_pids():
-        st = helpers.proc_status(p)
-        if st and st["Name"] == HELPER and int(st["PPid"]) == parent and st["State"][0] not in "ZX":
-            out.append(p)
-    return out
+from helpers import (CLONE_NEWNET, assert_moved, proc_ns_ino, wait_sleeping, wait_until,
+                     write_errno)
 
 
 def the_helper(cfs):
-    found = []
-    wait_until(lambda: found.extend(helpers_of(cfs.pid)) or found, 5,
-               what="the daemon's injector process")
+    """The daemon's one injector process (waited for: it may be starting)."""
+    found = wait_until(lambda: helpers.injector_processes(cfs.daemon.pid), 5,
+                       what="the daemon's injector process")
     assert len(found) == 1, f"more than one injector process: {found}"
     return found[0]
 
 
-def zombie_children(parent):
-    return [p for p in helpers.all_pids()
-            if (st := helpers.proc_status(p)) and int(st["PPid"]) == parent
-            and st["State"][0] == "Z"]
-
-
 def enter(cfs, container, pid):
-    helpers.write_once(cfs.path(container, "tasks"), f"{pid}\n")
-    want = container_ns(cfs, container, ("network", "uts", "ipc"))
-    assert {n: proc_ns(pid, n) for n in want} == want
-    assert pid in helpers.cgroup_procs(members_cgroup(cfs, container))
+    """Moves pid into the container (through the injector process) and
+    checks that it arrived."""
+    cfs.enter(container, pid)
+    assert_moved(cfs, container, pid, ("network", "uts", "ipc"))
 
 
 def test_injector_process_holds_only_its_control_socket(cfs):
@@ -57,13 +45,13 @@ def test_injector_process_holds_only_its_control_socket(cfs):
     the cgroup directory the daemon locks (a new daemon must start)."""
     helper = the_helper(cfs)
     assert helpers.cmdline(helper) == "containerfs-injector --injector-service"
-    assert os.readlink(f"/proc/{helper}/exe") == os.readlink(f"/proc/{cfs.pid}/exe")
+    assert os.readlink(f"/proc/{helper}/exe") == os.readlink(f"/proc/{cfs.daemon.pid}/exe")
     fds = {int(fd): os.readlink(f"/proc/{helper}/fd/{fd}") for fd in os.listdir(f"/proc/{helper}/fd")}
     assert sorted(fds) == [0, 1, 2, 3], fds
     assert fds[3].startswith("socket:"), fds
     assert not any("fuse" in t or t.startswith(cfs.cgroup) for t in fds.values()), fds
     # The same cgroup as the daemon: a service manager counts it as the daemon's.
-    assert helpers.cgroup_of(helper) == helpers.cgroup_of(cfs.pid)
+    assert helpers.cgroup_of(helper) == helpers.cgroup_of(cfs.daemon.pid)
 
 
 def test_injector_process_is_kept_from_the_oom_killer(cfs):
@@ -72,7 +60,7 @@ def test_injector_process_is_kept_from_the_oom_killer(cfs):
     a log line saying so where it may not."""
     helper = the_helper(cfs)
     cap_sys_resource = 1 << 24
-    caps = int(helpers.proc_status(cfs.pid)["CapEff"], 16)
+    caps = int(helpers.proc_status(cfs.daemon.pid)["CapEff"], 16)
     with open(f"/proc/{helper}/oom_score_adj") as f:
         adj = int(f.read())
     if caps & cap_sys_resource:
@@ -90,7 +78,7 @@ def test_moves_go_on_after_the_injector_process_is_killed(cfs, procs):
     old = the_helper(cfs)
     os.kill(old, signal.SIGKILL)
     wait_until(lambda: helpers.proc_status(old) is None, 5, what="the dead helper to be reaped")
-    assert old not in zombie_children(cfs.pid)
+    assert old not in helpers.zombie_children(cfs.daemon.pid)
     p = procs.sleep()
     enter(cfs, "c", p.pid)
     new = the_helper(cfs)
@@ -120,17 +108,16 @@ def test_a_stuck_injector_process_costs_a_bounded_wait(cfs, procs):
     cfs.mkdir("c")
     helper = the_helper(cfs)
     p = procs.sleep()
-    before = proc_ns(p.pid, "network")
+    before = proc_ns_ino(p.pid, "network")
     os.kill(helper, signal.SIGSTOP)
     try:
         result = {}
 
         def write():
             t0 = time.monotonic()
-            result["err"] = helpers.errno_of(helpers.write_once, cfs.path("c", "tasks"), f"{p.pid}\n")
+            result["err"] = write_errno(cfs.path("c", "tasks"), f"{p.pid}\n")
             result["took"] = time.monotonic() - t0
 
-        import threading
         th = threading.Thread(target=write, daemon=True)
         th.start()
         time.sleep(0.5)
@@ -146,20 +133,18 @@ def test_a_stuck_injector_process_costs_a_bounded_wait(cfs, procs):
     wait_until(lambda: f"move of pid {p.pid} cancelled" in cfs.log(), 5, what="the stale move to be cancelled")
     wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0"
                and helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the stale move to be dropped")
-    assert proc_ns(p.pid, "network") == before
-    assert p.pid not in helpers.cgroup_procs(members_cgroup(cfs, "c"))
+    assert proc_ns_ino(p.pid, "network") == before
+    assert p.pid not in helpers.cgroup_procs(cfs.members_cgroup("c"))
     enter(cfs, "c", p.pid)
     assert the_helper(cfs) == helper
 
 
 def test_clean_unmount_ends_the_injector_process(cfs):
     helper = the_helper(cfs)
-    daemon = cfs.current
-    helpers.run(["fusermount3", "-u", cfs.mnt])
-    assert daemon.wait_exit() == 0
+    assert cfs.unmount() == 0
     # Reaped by the daemon before it exited, so gone, not a zombie of ours.
-    wait_until(lambda: not helpers.alive(helper), 5, what="the helper to exit")
-    assert helper not in zombie_children(os.getpid())
+    helpers.wait_dead(helper)
+    assert helper not in helpers.zombie_children(os.getpid())
 
 
 def test_daemon_killed_helper_exits_by_itself_and_the_mount_fails(cfs):
@@ -169,8 +154,8 @@ def test_daemon_killed_helper_exits_by_itself_and_the_mount_fails(cfs):
     on the same cgroup while the old helper may still run."""
     cfs.mkdir("c")
     helper = the_helper(cfs)
-    cfs.current.kill(signal.SIGKILL)
-    assert cfs.current.wait_exit() is not None
+    cfs.daemon.kill(signal.SIGKILL)
+    assert cfs.daemon.wait_exit() is not None
     assert helpers.errno_of(os.listdir, cfs.mnt) == errno.ENOTCONN
 
     def exited():
@@ -189,7 +174,7 @@ def test_a_move_refuses_the_injector_process_itself(cfs):
     cfs.mkdir("c")
     helper = the_helper(cfs)
     before = helpers.cgroup_of(helper)
-    err = helpers.errno_of(helpers.write_once, cfs.path("c", "tasks"), f"{helper}\n")
+    err = write_errno(cfs.path("c", "tasks"), f"{helper}\n")
     assert err == errno.EINVAL
     assert helpers.cgroup_of(helper) == before
     assert helpers.proc_status(helper)["TracerPid"] == "0"
@@ -202,19 +187,11 @@ def test_a_move_refuses_the_injector_process_itself(cfs):
 # and descriptors, and the job socket carries notes both ways. These tests
 # play the daemon's part, to pin down the contract the crash loop relies on.
 
-import secrets  # noqa: E402
-import socket  # noqa: E402
-import struct  # noqa: E402
-import subprocess  # noqa: E402
-
-import conftest  # noqa: E402
-
 # magic pid ns_source nstypes has_join has_undo has_pidfd has_requester uid gid
 JOB = struct.Struct("=IiiiIIIIII")
 NOTE = struct.Struct("=Ii")       # kind error
 MAGIC = 0x31736663
 PREPARED, PROCEED, DONE, JOINED, PROCEED_JOINED = 1, 2, 3, 4, 5
-CLONE_NEWNET = 0x40000000
 
 
 class Helper:
@@ -222,7 +199,7 @@ class Helper:
 
     def __init__(self):
         self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.pid = os.posix_spawn(str(conftest.DAEMON),
+        self.pid = os.posix_spawn(str(helpers.DAEMON),
                                   ["containerfs-injector", "--injector-service"], os.environ,
                                   file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)])
         theirs.close()
@@ -267,6 +244,33 @@ def helper():
     h.close()
 
 
+class Fds:
+    """Descriptors a test hands to the helper: O_PATH ones of directories,
+    pidfds; closed at the end (the fds fixture)."""
+
+    def __init__(self):
+        self.opened = []
+
+    def dir(self, path):
+        self.opened.append(os.open(path, os.O_PATH | os.O_DIRECTORY))
+        return self.opened[-1]
+
+    def pidfd(self, pid):
+        self.opened.append(os.pidfd_open(pid))
+        return self.opened[-1]
+
+    def close(self):
+        for fd in self.opened:
+            os.close(fd)
+
+
+@pytest.fixture
+def fds():
+    f = Fds()
+    yield f
+    f.close()
+
+
 @pytest.fixture
 def cgroups():
     """Two empty cgroups, a and b, removed at the end."""
@@ -288,7 +292,7 @@ def cgroups():
 def netns_holder(procs):
     """A process in a fresh network namespace: the source of the moves."""
     p = procs.popen(["unshare", "--net", "sleep", "1000"])
-    wait_until(lambda: helpers.alive(p.pid) and proc_ns(p.pid, "network") != proc_ns(os.getpid(), "network")
+    wait_until(lambda: helpers.alive(p.pid) and proc_ns_ino(p.pid, "network") != proc_ns_ino(os.getpid(), "network")
                and helpers.cmdline(p.pid).startswith("sleep"), 5, what="the netns holder")
     return p
 
@@ -297,9 +301,8 @@ def sleeper_in(procs, cgdir):
     """A sleeping process in cgroup cgdir: (Popen, its netns, its cgroup)."""
     p = procs.sleep()
     helpers.move_to_cgroup(p.pid, cgdir)
-    wait_until(lambda: (helpers.proc_status(p.pid) or {}).get("State", "")[:1] == "S", 5,
-               what="the sleep to sleep")
-    return p, proc_ns(p.pid, "network"), helpers.cgroup_of(p.pid)
+    wait_sleeping(p.pid)
+    return p, proc_ns_ino(p.pid, "network"), helpers.cgroup_of(p.pid)
 
 
 def untouched(pid, netns, cgroup):
@@ -307,79 +310,64 @@ def untouched(pid, netns, cgroup):
     the same network namespace and cgroup."""
     wait_until(lambda: helpers.proc_status(pid)["State"][0] == "S", 5, what=f"{pid} to sleep")
     assert helpers.proc_status(pid)["TracerPid"] == "0"
-    assert proc_ns(pid, "network") == netns
+    assert proc_ns_ino(pid, "network") == netns
     assert helpers.cgroup_of(pid) == cgroup
 
 
-def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups):
+def test_helper_moves_the_process_the_pidfd_names(helper, procs, cgroups, fds):
     """The control for the next test: with the target's own pidfd, the job
     is prepared (seized, nothing changed yet), then on proceed the process
     joins cgroup a, then the namespace, and it is reported done."""
     src = netns_holder(procs)
     p = procs.sleep()
     helpers.move_to_cgroup(p.pid, cgroups[1])
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
-    pidfd = os.pidfd_open(p.pid)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=pidfd)
-        assert helper.note(sock) == (PREPARED, 0)
-        assert helpers.cgroup_of(p.pid).endswith("/b")
-        assert helper.traces(p.pid)
-        sock.send(NOTE.pack(PROCEED_JOINED, 0))  # as for a writer moving itself
-        assert helper.note(sock) == (JOINED, 0)
-        assert helpers.cgroup_of(p.pid).endswith("/a")
-        assert helper.note(sock) == (DONE, 0)
-        assert proc_ns(p.pid, "network") == proc_ns(src.pid, "network")
-        assert helpers.proc_status(p.pid)["TracerPid"] == "0"
-    finally:
-        for fd in (a, b, pidfd):
-            os.close(fd)
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]),
+                      undo=fds.dir(cgroups[1]), pidfd=fds.pidfd(p.pid))
+    assert helper.note(sock) == (PREPARED, 0)
+    assert helpers.cgroup_of(p.pid).endswith("/b")
+    assert helper.traces(p.pid)
+    sock.send(NOTE.pack(PROCEED_JOINED, 0))  # as for a writer moving itself
+    assert helper.note(sock) == (JOINED, 0)
+    assert helpers.cgroup_of(p.pid).endswith("/a")
+    assert helper.note(sock) == (DONE, 0)
+    assert proc_ns_ino(p.pid, "network") == proc_ns_ino(src.pid, "network")
+    assert helpers.proc_status(p.pid)["TracerPid"] == "0"
 
 
-def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgroups):
+def test_helper_refuses_a_pid_whose_checked_process_is_gone(helper, procs, cgroups, fds):
     """pid reuse: the daemon checked process X (pidfd), X exited, and its
     pid now names another process. The job is refused with ESRCH and that
     other process is left exactly as it was."""
     src = netns_holder(procs)
-    gone = subprocess.Popen(["true"])
-    gone_fd = os.pidfd_open(gone.pid)
+    gone = procs.popen(["true"])
+    gone_fd = fds.pidfd(gone.pid)
     gone.wait(timeout=5)
     p, netns, cg = sleeper_in(procs, cgroups[1])  # stands for the process that got the pid
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b, pidfd=gone_fd)
-        assert helper.note(sock) == (PREPARED, errno.ESRCH)
-        untouched(p.pid, netns, cg)
-    finally:
-        for fd in (a, b, gone_fd):
-            os.close(fd)
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]),
+                      undo=fds.dir(cgroups[1]), pidfd=gone_fd)
+    assert helper.note(sock) == (PREPARED, errno.ESRCH)
+    untouched(p.pid, netns, cg)
 
 
-def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, procs, cgroups):
+def test_helper_changes_nothing_for_a_move_the_daemon_never_confirms(helper, procs, cgroups,
+                                                                     fds):
     """The job socket closing before proceed (the daemon died between its
     checks and its go-ahead): nothing was changed but the seize; the process
     is detached untouched and keeps sleeping in its cgroup."""
     src = netns_holder(procs)
     p, netns, cg = sleeper_in(procs, cgroups[1])
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    b = os.open(cgroups[1], os.O_PATH | os.O_DIRECTORY)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=b)
-        assert helper.note(sock) == (PREPARED, 0)
-        assert helper.traces(p.pid)
-        sock.close()
-        wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0", 5,
-                   what="the process to be detached")
-        untouched(p.pid, netns, cg)
-        assert helpers.cgroup_procs(cgroups[0]) == []
-    finally:
-        for fd in (a, b):
-            os.close(fd)
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]),
+                      undo=fds.dir(cgroups[1]))
+    assert helper.note(sock) == (PREPARED, 0)
+    assert helper.traces(p.pid)
+    sock.close()
+    wait_until(lambda: helpers.proc_status(p.pid)["TracerPid"] == "0", 5,
+               what="the process to be detached")
+    untouched(p.pid, netns, cg)
+    assert helpers.cgroup_procs(cgroups[0]) == []
 
 
-def test_helper_refuses_up_front_a_process_setns_would_refuse(helper, procs, cgroups):
+def test_helper_refuses_up_front_a_process_setns_would_refuse(helper, procs, cgroups, fds):
     """A process without CAP_SYS_ADMIN could not run the setns: refused at
     prepare with EPERM, before the cgroup write, the process untouched."""
     src = netns_holder(procs)
@@ -387,17 +375,14 @@ def test_helper_refuses_up_front_a_process_setns_would_refuse(helper, procs, cgr
     wait_until(lambda: helpers.cmdline(p.pid).startswith("sleep")
                and helpers.proc_status(p.pid)["State"][0] == "S", 5, what="the capless sleep")
     helpers.move_to_cgroup(p.pid, cgroups[1])
-    netns = proc_ns(p.pid, "network")
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a)
-        assert helper.note(sock) == (PREPARED, errno.EPERM)
-        untouched(p.pid, netns, "/" + os.path.relpath(cgroups[1], helpers.find_cgroup2_mount()))
-    finally:
-        os.close(a)
+    netns = proc_ns_ino(p.pid, "network")
+    sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]))
+    assert helper.note(sock) == (PREPARED, errno.EPERM)
+    untouched(p.pid, netns, helpers.cgroup_rel(cgroups[1]))
 
 
-def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups):
+def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, procs, cgroups,
+                                                                     fds):
     """The injection fails after the cgroup write (the namespaces' source
     exits between prepare and proceed): the pid goes back to the cgroup
     given to undo -- and, that one being gone meanwhile, to its parent."""
@@ -407,23 +392,19 @@ def test_helper_puts_a_failed_move_back_into_the_nearest_cgroup_left(helper, pro
     top = os.path.dirname(cgroups[0])
     gone = os.path.join(top, "gone")
     os.mkdir(gone)
-    a = os.open(cgroups[0], os.O_PATH | os.O_DIRECTORY)
-    undo = os.open(gone, os.O_PATH | os.O_DIRECTORY)
+    undo = fds.dir(gone)
     os.rmdir(gone)
     helpers.move_to_cgroup(p.pid, cgroups[1])
-    netns = proc_ns(p.pid, "network")
+    netns = proc_ns_ino(p.pid, "network")
     try:
-        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=a, undo=undo)
+        sock = helper.job(p.pid, src.pid, CLONE_NEWNET, join=fds.dir(cgroups[0]), undo=undo)
         assert helper.note(sock) == (PREPARED, 0)
         helpers.kill_pid(src.pid)
         src.wait(timeout=5)
         sock.send(NOTE.pack(PROCEED, 0))  # no `joined` asked for: done only
         assert helper.note(sock) == (DONE, errno.ESRCH)
-        untouched(p.pid, netns, "/" + os.path.relpath(top, helpers.find_cgroup2_mount()))
-        assert helpers.cgroup_of(p.pid) == "/" + os.path.relpath(top, helpers.find_cgroup2_mount())
+        untouched(p.pid, netns, helpers.cgroup_rel(top))
     finally:
-        for fd in (a, undo):
-            os.close(fd)
         helpers.kill_pid(p.pid)  # in top, which the fixture removes last
         p.wait(timeout=5)
 
@@ -444,12 +425,12 @@ def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
     assert helper.note(sock) == (PREPARED, 0)
     sock.send(NOTE.pack(PROCEED, 0))
     assert helper.note(sock) == (DONE, 0)
-    assert proc_ns(p.pid, "network") == proc_ns(src.pid, "network")
+    assert proc_ns_ino(p.pid, "network") == proc_ns_ino(src.pid, "network")
 
 
 def test_helper_started_without_its_socket_exits_1(tmp_path):
     """`containerfs --injector-service` by hand, fd 3 not the socket."""
-    r = subprocess.run([str(conftest.DAEMON), "--injector-service"], capture_output=True,
+    r = subprocess.run([str(helpers.DAEMON), "--injector-service"], capture_output=True,
                        text=True, timeout=10)
     assert r.returncode == 1
     assert "not the daemon's control socket" in r.stderr
@@ -463,7 +444,7 @@ def test_a_move_refuses_any_injector_process(cfs, helper):
     wait_until(lambda: helpers.cmdline(helper.pid) == "containerfs-injector --injector-service", 5,
                what="the helper to run")
     before = helpers.cgroup_of(helper.pid)
-    err = helpers.errno_of(helpers.write_once, cfs.path("c", "tasks"), f"{helper.pid}\n")
+    err = write_errno(cfs.path("c", "tasks"), f"{helper.pid}\n")
     assert err == errno.EINVAL
     assert helpers.cgroup_of(helper.pid) == before
     assert "is the daemon or an injector process" in cfs.log()
@@ -474,28 +455,20 @@ def test_a_new_helper_matches_the_running_daemon_after_an_in_place_upgrade(cfs, 
     the daemon runs: a helper started afterwards comes from the daemon's own
     (now deleted) executable, not from the new file, so both ends always
     speak the same protocol."""
-    import shutil
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for prog in ("containerfs", "containerfs-init"):
-        shutil.copy2(conftest.BUILD / prog, bindir / prog)
-    cfs.current.stop()
-    d = conftest.CopiedDaemon(str(bindir / "containerfs"), cfs.mnt, cfs.cgroup, cfs.state, cfs.log_path,
-                     cfs.options)
-    cfs.daemons.append(d)
-    d.start()
-    cfs.current = d
+    copy = helpers.copy_programs(tmp_path / "bin")
+    cfs.daemon.stop()
+    cfs.start(exe=copy)
     cfs.mkdir("c")
-    shutil.copy2(conftest.BUILD / "containerfs", bindir / "containerfs.new")
-    os.rename(bindir / "containerfs.new", bindir / "containerfs")
+    shutil.copy2(helpers.DAEMON, copy.with_name("containerfs.new"))
+    os.rename(copy.with_name("containerfs.new"), copy)
     old = the_helper(cfs)
     os.kill(old, signal.SIGKILL)
     p = procs.sleep()
     enter(cfs, "c", p.pid)
     new = the_helper(cfs)
     assert new != old
-    assert os.readlink(f"/proc/{new}/exe") == str(bindir / "containerfs") + " (deleted)"
-    assert os.readlink(f"/proc/{new}/exe") == os.readlink(f"/proc/{cfs.pid}/exe")
+    assert os.readlink(f"/proc/{new}/exe") == f"{copy} (deleted)"
+    assert os.readlink(f"/proc/{new}/exe") == os.readlink(f"/proc/{cfs.daemon.pid}/exe")
 
 
 def test_the_helper_keeps_few_threads_over_many_moves(cfs, procs):
@@ -507,4 +480,4 @@ def test_the_helper_keeps_few_threads_over_many_moves(cfs, procs):
         helpers.write_once(cfs.path("ab"[i % 2], "tasks"), f"{p.pid}\n")
     helper = the_helper(cfs)
     assert int(helpers.proc_status(helper)["Threads"]) <= 5
-    assert p.pid in helpers.cgroup_procs(members_cgroup(cfs, "b"))
+    assert p.pid in helpers.cgroup_procs(cfs.members_cgroup("b"))

@@ -1,8 +1,9 @@
-"""Issue item 6: mkdir makes a real container."""
+"""mkdir makes a real container: a cgroup named by an id, an init that is
+pid 1 of a fresh pid namespace and holds the container's fresh namespaces,
+the container's files, and the record on its cgroup directory."""
 import os
 import re
 import stat
-from pathlib import Path
 
 import helpers
 from helpers import DEFAULT_FRESH, run
@@ -28,7 +29,7 @@ def test_init_is_pid_1_of_its_own_pid_namespace(cfs):
     levels = helpers.nspid(init)
     assert len(levels) == 2 and levels[0] == init and levels[-1] == 1, levels
     # The daemon's child (it reaps it), or adopted by the daemon.
-    assert helpers.ppid(init) == cfs.pid
+    assert helpers.ppid(init) == cfs.daemon.pid
 
 
 def test_init_reaps_orphans_in_its_pid_namespace(cfs):
@@ -89,12 +90,12 @@ def test_hostname_is_the_name(cfs):
     assert run(["hostname"]).stdout.strip() != "web"
 
 
-def test_events_file(cfs):
+def test_events_file(cfs, procs):
     cfs.mkdir("web")
     # populated: of the members (the init is not one).
     text = run(["cat", cfs.path("web", "events")]).stdout
     assert text.split("\n")[:2] == ["populated 0", "frozen 0"]
-    member = cfs.popen(["sleep", "1000"])
+    member = procs.sleep(1000)
     helpers.move_to_cgroup(member.pid, cfs.members_cgroup("web"))
     text = run(["cat", cfs.path("web", "events")]).stdout
     assert text.split("\n")[:2] == ["populated 1", "frozen 0"]
@@ -130,7 +131,7 @@ def test_nested_mkdir(cfs):
     assert helpers.proc_ns_ino(b, "user") == helpers.proc_ns_ino(me, "user")
     assert run(["cat", cfs.path("a", "b", "hostname")]).stdout.strip() == "b"
     # The daemon's child, or adopted by a's init (a subreaper in its pid ns).
-    assert helpers.ppid(b) in (cfs.pid, a)
+    assert helpers.ppid(b) in (cfs.daemon.pid, a)
 
 
 def test_listing_shows_containers(cfs):
@@ -147,15 +148,16 @@ def test_listing_shows_containers(cfs):
     assert len({cfs.cgroup_dir_of(c) for c in ["web", "db", "web/x"]}) == 3
 
 
-def test_state_recorded_on_cgroup(cfs):
-    # Item 11: the tree can be rebuilt from the kernel: the cgroup directory
-    # carries the record (name, init).
+def test_the_record_is_an_xattr_on_the_cgroup_directory(cfs):
+    """The tree can be rebuilt from the kernel alone: the container's cgroup
+    directory carries its record, the xattr trusted.containerfs (README,
+    "Design decisions"), with its name, its init (pid and start time) and
+    where each namespace comes from."""
     cfs.mkdir("web")
     cg = cfs.cgroup_dir_of("web")
     init = cfs.init_pid("web")
-    blobs = b"".join(os.getxattr(cg, a) for a in os.listxattr(cg))
-    if not blobs:
-        # or a state file under the state directory
-        blobs = b"".join(p.read_bytes() for p in Path(cfs.state).rglob("*") if p.is_file())
-    assert b"web" in blobs
-    assert str(init).encode() in blobs
+    record = helpers.read_record(cg)
+    assert record[:3] == ["containerfs-record 1", "name web",
+                          f"init {init} {helpers.start_time(init)}"], record
+    assert sorted(line for line in record if line.startswith("ns ")) == \
+        sorted(f"ns {n} own" for n in DEFAULT_FRESH), record

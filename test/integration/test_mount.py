@@ -1,13 +1,12 @@
-"""Issue items 3 and 4: command line, mount options, exit codes, one daemon
-per cgroup directory."""
+"""The command line: mount options, the mount's source, exit codes, and one
+daemon per cgroup directory."""
 import os
 import tempfile
 
 import pytest
 
 import helpers
-from conftest import mounted_fuse
-from helpers import run
+from helpers import mounted_fuse, run
 
 
 def test_default_mount_is_fuse_containerfs(cfs):
@@ -75,12 +74,12 @@ def test_no_mountpoint_exits_2(cfs_factory):
 def test_second_daemon_on_same_cgroup_is_refused(cfs):
     cfs.mkdir("web")
     init = cfs.init_pid("web")
-    rc, log = cfs.second_daemon()
+    rc, log = cfs.try_daemon()
     assert rc is not None, "second daemon kept running on the same cgroup directory"
     assert rc != 0
     assert cfs.cgroup in log or "another" in log.lower(), f"no reason given:\n{log}"
     # The first one is untouched and still works.
-    assert cfs.daemon.poll() is None
+    assert cfs.daemon.running()
     assert helpers.alive(init)
     assert cfs.init_pid("web") == init
     cfs.mkdir("db")
@@ -97,7 +96,6 @@ def test_clean_unmount_exits_0(cfs):
 def test_cgroup_outside_the_cgroup2_mount_is_refused(cfs_factory):
     c = cfs_factory()
     outside = os.path.join(str(c.tmp), "not-a-cgroup")
-    d = c.try_daemon(options=[f"cgroup={outside}"])
-    rc, log = d
+    rc, log = c.try_daemon(options=[f"cgroup={outside}"])
     assert rc not in (None, 0), f"exit {rc}:\n{log}"
     assert not os.path.exists(outside)

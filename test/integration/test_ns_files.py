@@ -1,6 +1,6 @@
-"""Issue item 7: namespace files open the real namespaces."""
+"""Namespace files are symbolic links that open the real namespaces: for
+readlink, stat -L, nsenter, ip netns and setns(2)."""
 import os
-import secrets
 import socket
 import stat
 import sys
@@ -82,13 +82,10 @@ def test_nsenter_all_namespaces_of_the_init(cfs):
     assert out[6] == "web"
 
 
-def test_ip_netns_exec_through_run_netns(cfs):
+def test_ip_netns_exec_through_run_netns(cfs, procs):
     cfs.mkdir("web")
     init = cfs.init_pid("web")
-    os.makedirs("/run/netns", exist_ok=True)
-    name = f"cfs-test-{secrets.token_hex(4)}"
-    link = cfs.add_netns(name)
-    run(["ln", "-s", cfs.path("web", "network"), link])
+    name = helpers.link_netns(procs, cfs.path("web", "network"))
     p = run(["ip", "netns", "exec", name, "ip", "-o", "link"])
     links = [line.split(":")[1].strip() for line in p.stdout.splitlines()]
     assert links == ["lo"]

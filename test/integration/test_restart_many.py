@@ -1,4 +1,4 @@
-"""Issue 6, item 1: with 50 containers of every kind, a daemon that is
+"""With 50 containers of every kind, a daemon that is
 SIGKILLed and started again, unmounted and mounted again, or replaced by a
 new binary (an upgrade: a copy of the build directory's programs started on
 the old state) shows the same tree, and no process was killed.
@@ -24,37 +24,14 @@ init's namespaces as the kernel shows them, the cgroup tree and its pids.
 """
 import errno
 import os
-import secrets
-import shutil
-import signal
 import stat
 
 import pytest
 
-import conftest
 import helpers
-from helpers import run, wait_until
+from helpers import diff, ip_netns_add, mounted_fuse, read_bytes, run, write_once
 
 N_TOP = 10
-
-
-def mkdir(cfs, *names):
-    for n in names:
-        os.mkdir(cfs.path(n))
-
-
-def write(path, text):
-    helpers.write_once(path, text)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def containers_of(cfs):
-    """Every container directory (relative path), walking the mount."""
-    return helpers.container_paths(cfs.mnt)
 
 
 class Built:
@@ -68,61 +45,59 @@ class Built:
         return sorted(p.pid for ps in self.members.values() for p in ps)
 
 
-def add_member(cfs, built, c):
-    p = cfs.popen(["sleep", "1000"])
-    write(cfs.path(c, "tasks"), f"{p.pid}\n")
+def add_member(cfs, procs, built, c):
+    p = procs.sleep(1000)
+    cfs.enter(c, p.pid)
     built.members.setdefault(c, []).append(p)
     return p
 
 
-def build_tree(cfs, built, userns=True):
+def build_tree(cfs, procs, built, userns=True):
     tops = [f"t{i}" for i in range(N_TOP)]
-    mkdir(cfs, *tops)
+    cfs.mkdir(*tops)
     for t in tops:
-        mkdir(cfs, f"{t}/c0", f"{t}/c1")
-        write(cfs.path(t, "hostname"), f"host-{t}\n")
-    mkdir(cfs, "t0/c0/g", "t1/c0/g", "t2/c1/g")
+        cfs.mkdir(f"{t}/c0", f"{t}/c1")
+        write_once(cfs.path(t, "hostname"), f"host-{t}\n")
+    cfs.mkdir("t0/c0/g", "t1/c0/g", "t2/c1/g")
     for t in ("t1", "t4"):
         os.unlink(cfs.path(t, "c1", "network"))
         os.symlink("../c0/network", cfs.path(t, "c1", "network"))
     # Sharing: relative and absolute links.
     for i in range(6):
         s = f"share{i}"
-        mkdir(cfs, s)
+        cfs.mkdir(s)
         os.unlink(cfs.path(s, "uts"))
         os.symlink(f"../t{i}/uts", cfs.path(s, "uts"))
         os.unlink(cfs.path(s, "ipc"))
         os.symlink(cfs.path(f"t{i + 4 if i < 6 else 0}", "ipc"), cfs.path(s, "ipc"))
     # Adoption of namespaces made by ip netns.
-    os.makedirs("/run/netns", exist_ok=True)
     for i in range(4):
-        name = f"cfsr-{secrets.token_hex(4)}"
-        run(["ip", "netns", "add", name])
+        name, path = ip_netns_add(procs)
         built.netns.append(name)
         a = f"adopt{i}"
-        mkdir(cfs, a)
+        cfs.mkdir(a)
         os.unlink(cfs.path(a, "network"))
-        os.symlink(f"/run/netns/{name}", cfs.path(a, "network"))
+        os.symlink(path, cfs.path(a, "network"))
     # Renamed.
     for i in range(4):
-        mkdir(cfs, f"old{i}")
+        cfs.mkdir(f"old{i}")
         run(["mv", cfs.path(f"old{i}"), cfs.path(f"new{i}")])
     run(["mv", cfs.path("t3", "c0"), cfs.path("t3", "c0x")])
     # Delegated, and an own user namespace.
-    mkdir(cfs, "deleg0", "deleg1")
+    cfs.mkdir("deleg0", "deleg1")
     os.chown(cfs.path("deleg0"), 1000, 1000)
     os.chown(cfs.path("deleg1"), 1001, 1001)
     if userns:
-        mkdir(cfs, "userns")
-        os.close(os.open(cfs.path("userns", "user"), os.O_CREAT | os.O_WRONLY, 0o644))
+        cfs.mkdir("userns")
+        helpers.touch(cfs.path("userns", "user"))
     # Members, moved in by echo PID > tasks; one frozen container.
     for c in ["t0", "t1", "t1", "t2", "t5/c1", "share0", "adopt0", "new0"] + \
             (["userns"] if userns else []):
-        add_member(cfs, built, c)
-    mkdir(cfs, "frozen")
-    add_member(cfs, built, "frozen")
-    write(cfs.path("frozen", "freeze"), "1\n")
-    built.names = containers_of(cfs)
+        add_member(cfs, procs, built, c)
+    cfs.mkdir("frozen")
+    add_member(cfs, procs, built, "frozen")
+    write_once(cfs.path("frozen", "freeze"), "1\n")
+    built.names = helpers.container_paths(cfs.mnt)
     assert len(built.names) >= 50, len(built.names)
 
 
@@ -137,11 +112,11 @@ def facts(cfs, names):
             "init": init,
             "owner": (st.st_uid, st.st_gid),
             "mode": stat.S_IMODE(st.st_mode),
-            "tasks": sorted(int(x) for x in read(cfs.path(c, "tasks")).split()),
-            "freeze": read(cfs.path(c, "freeze")),
-            "events": read(cfs.path(c, "events")),
+            "tasks": sorted(cfs.task_pids(c)),
+            "freeze": read_bytes(cfs.path(c, "freeze")),
+            "events": read_bytes(cfs.path(c, "events")),
             "links": {},
-            "kernel_ns": {n: helpers.proc_ns_ino(init, n) for n in helpers.ALL_NS_FILES},
+            "kernel_ns": helpers.proc_ns_inos(init),
             "cgroup": helpers.cgroup_of(init),
         }
         for n in helpers.ALL_NS_FILES:
@@ -149,36 +124,18 @@ def facts(cfs, names):
             if os.path.lexists(p):
                 entry["links"][n] = (os.readlink(p), os.stat(p).st_ino)
         if os.path.exists(cfs.path(c, "hostname")):
-            entry["hostname"] = read(cfs.path(c, "hostname"))
+            entry["hostname"] = read_bytes(cfs.path(c, "hostname"))
         out["containers"][c] = entry
     out["cgroups"] = {d: helpers.cgroup_procs(os.path.join(cfs.cgroup, d))
                       for d in helpers.cgroup_dirs(cfs.cgroup)}
     return out
 
 
-def diff(a, b, path=""):
-    """Readable differences between two nested dicts."""
-    out = []
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            if k not in a or k not in b:
-                out.append(f"{path}/{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}")
-            elif a[k] != b[k]:
-                out += diff(a[k], b[k], f"{path}/{k}")
-    else:
-        out.append(f"{path}: {a!r} -> {b!r}")
-    return out
-
-
 @pytest.fixture
-def big(cfs, request):
+def big(cfs, procs, request):
     built = Built()
-    try:
-        build_tree(cfs, built, userns=getattr(request, "param", True))
-        yield cfs, built
-    finally:
-        for name in built.netns:
-            run(["ip", "netns", "del", name], check=False)
+    build_tree(cfs, procs, built, userns=getattr(request, "param", True))
+    return cfs, procs, built
 
 
 def check_same(cfs, built, before, pids_before):
@@ -193,26 +150,24 @@ def check_same(cfs, built, before, pids_before):
         for p in ps:
             assert p.poll() is None, f"member {p.pid} exited"
     # Kernel truth of the frozen container and the adopted namespaces.
-    assert read(cfs.path("frozen", "freeze")).strip() == b"1"
-    frozen_cg = os.path.dirname(os.path.join(helpers.find_cgroup2_mount(),
-                                             helpers.cgroup_of(cfs.init_pid("frozen")).lstrip("/")))
-    with open(os.path.join(frozen_cg, "cgroup.events")) as f:
-        assert "frozen 1" in f.read()
+    assert read_bytes(cfs.path("frozen", "freeze")).strip() == b"1"
+    frozen_cg = cfs.cgroup_dir_of("frozen")
+    assert helpers.read_keyed(os.path.join(frozen_cg, "cgroup.events"))["frozen"] == "1"
     for i, name in enumerate(built.netns):
         assert os.stat(cfs.path(f"adopt{i}", "network")).st_ino == os.stat(f"/run/netns/{name}").st_ino
         assert helpers.proc_ns_ino(cfs.init_pid(f"adopt{i}"), "network") == \
             os.stat(f"/run/netns/{name}").st_ino
 
 
-def still_managed(cfs, built):
+def still_managed(cfs, procs, built):
     """The new daemon manages the old tree: enter, thaw, remove, create."""
-    p = add_member(cfs, built, "t4")
-    assert p.pid in [int(x) for x in read(cfs.path("t4", "tasks")).split()]
-    write(cfs.path("frozen", "freeze"), "0\n")
-    assert read(cfs.path("frozen", "freeze")).strip() == b"0"
+    p = add_member(cfs, procs, built, "t4")
+    assert p.pid in cfs.task_pids("t4")
+    write_once(cfs.path("frozen", "freeze"), "0\n")
+    assert read_bytes(cfs.path("frozen", "freeze")).strip() == b"0"
     old = cfs.init_pid("t9/c1")
     os.rmdir(cfs.path("t9", "c1"))
-    wait_until(lambda: not helpers.alive(old), 5, what="removed container's init to go")
+    helpers.wait_dead(old)
     # t4/c1 still shares t4/c0's network: t4/c0 cannot go; t0 has children.
     assert helpers.errno_of(os.rmdir, cfs.path("t4", "c0")) == errno.EBUSY
     assert helpers.errno_of(os.rmdir, cfs.path("t0")) == errno.ENOTEMPTY
@@ -220,71 +175,62 @@ def still_managed(cfs, built):
     assert helpers.alive(cfs.init_pid("fresh"))
 
 
-def all_pids(cfs, built):
+def container_pids(cfs, built):
+    """Every init and member of the built tree."""
     return sorted(set([cfs.init_pid(c) for c in built.names] + built.member_pids))
 
 
 def test_sigkill_restart_keeps_50_containers(big):
-    cfs, built = big
+    cfs, procs, built = big
     before = facts(cfs, built.names)
-    pids = all_pids(cfs, built)
-    old = cfs.pid
+    pids = container_pids(cfs, built)
+    old = cfs.daemon.pid
     cfs.restart()  # SIGKILL, lazy unmount, start again
-    assert cfs.pid != old and not helpers.alive(old)
+    assert cfs.daemon.pid != old and not helpers.alive(old)
     check_same(cfs, built, before, pids)
     # And once more, right away.
     cfs.restart()
     check_same(cfs, built, before, pids)
-    still_managed(cfs, built)
+    still_managed(cfs, procs, built)
 
 
 @pytest.mark.parametrize("big", [False], indirect=True, ids=["no-userns"])
 def test_unmount_and_mount_keeps_50_containers(big):
     """Without the userns container: see the test below for why."""
-    cfs, built = big
+    cfs, procs, built = big
     before = facts(cfs, built.names)
-    pids = all_pids(cfs, built)
+    pids = container_pids(cfs, built)
     assert cfs.unmount() == 0
-    assert not conftest.mounted_fuse(cfs.mnt)
+    assert not mounted_fuse(cfs.mnt)
     dead = [p for p in pids if not helpers.alive(p)]
     assert not dead, f"unmount killed {dead}"
     cfs.start()
     check_same(cfs, built, before, pids)
-    still_managed(cfs, built)
+    still_managed(cfs, procs, built)
 
 
 def test_upgrade_new_binary_on_old_state_keeps_50_containers(big, tmp_path):
-    cfs, built = big
-    new_dir = tmp_path / "new-build"
-    new_dir.mkdir()
-    for prog in ("containerfs", "containerfs-init"):
-        shutil.copy2(conftest.BUILD / prog, new_dir / prog)
+    cfs, procs, built = big
+    new = helpers.copy_programs(tmp_path / "new-build")
     before = facts(cfs, built.names)
-    pids = all_pids(cfs, built)
-    old = cfs.current
+    pids = container_pids(cfs, built)
+    old = cfs.daemon
     # The old daemon goes the way a package upgrade stops it (SIGTERM),
     # the new one starts on the same cgroup, state and mount point.
-    old.kill(signal.SIGTERM)
-    if old.wait_exit() is None:
-        old.kill(signal.SIGKILL)
-        assert old.wait_exit() is not None
-    if conftest.mounted_fuse(cfs.mnt):
+    assert old.terminate() is not None
+    if mounted_fuse(cfs.mnt):
         run(["fusermount3", "-uz", cfs.mnt])
-    d = conftest.CopiedDaemon(str(new_dir / "containerfs"), cfs.mnt, cfs.cgroup, cfs.state, cfs.log_path,
-                     cfs.options)
-    cfs.daemons.append(d)
-    d.start()
-    cfs.current = d
-    assert os.readlink(f"/proc/{d.pid}/exe") == str(new_dir / "containerfs")
+    cfs.start(exe=new)
+    assert os.readlink(f"/proc/{cfs.daemon.pid}/exe") == str(new)
     check_same(cfs, built, before, pids)
-    still_managed(cfs, built)
+    still_managed(cfs, procs, built)
     # New containers get the new init program.
-    assert os.readlink(f"/proc/{cfs.init_pid('fresh')}/exe") == str(new_dir / "containerfs-init")
+    assert os.readlink(f"/proc/{cfs.init_pid('fresh')}/exe") == str(new.with_name("containerfs-init"))
 
 
 def test_a_user_namespace_container_does_not_hold_the_mount(cfs):
     cfs.mkdir("u")
-    os.close(os.open(cfs.path("u", "user"), os.O_CREAT | os.O_WRONLY, 0o644))
+    helpers.touch(cfs.path("u", "user"))
     init = cfs.init_pid("u")
     with open(f"/proc/{init}/mountinfo") as f:
         held = [line.split()[4] for line in f if " - fuse.containerfs " in line]

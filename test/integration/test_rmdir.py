@@ -1,4 +1,4 @@
-"""Issue item 8: rmdir tears a container down completely; nothing leaks."""
+"""rmdir tears a container down completely; nothing leaks."""
 import errno
 import os
 import re
@@ -20,15 +20,15 @@ def test_rmdir_removes_init_cgroup_and_namespaces(cfs):
     assert "web" not in os.listdir(cfs.mnt)
     # The init is dead and reaped by the daemon (no zombie left).
     wait_until(lambda: helpers.gone(init), 5, what=f"init {init} to be reaped")
-    # Its namespaces are released: no process holds them.
-    held = helpers.all_ns_inodes()
-    assert not (inos & set(held)), {i: held[i] for i in inos & set(held)}
+    # Its namespaces are released: no process of ours holds them.
+    held = held_by_ours(cfs, inos)
+    assert not held, held
 
 
-def test_rmdir_kills_members(cfs):
+def test_rmdir_kills_members(cfs, procs):
     cfs.mkdir("web")
     cg = cfs.cgroup_dir_of("web")
-    sleeper = cfs.popen(["sleep", "1000"])
+    sleeper = procs.sleep(1000)
     helpers.move_to_cgroup(sleeper.pid, cfs.members_cgroup("web"))
     assert sleeper.pid in helpers.all_cgroup_procs(cg)
     run(["rmdir", cfs.path("web")])
@@ -36,7 +36,7 @@ def test_rmdir_kills_members(cfs):
     assert not os.path.exists(cg)
 
 
-def test_rmdir_removes_sub_cgroups_made_inside(cfs):
+def test_rmdir_removes_sub_cgroups_made_inside(cfs, procs):
     # Software in a container (systemd, a nested runtime) makes cgroups below
     # the container's own; rmdir kills their processes (cgroup.kill is
     # recursive) and leaves no cgroup behind.
@@ -44,7 +44,7 @@ def test_rmdir_removes_sub_cgroups_made_inside(cfs):
     cg = cfs.cgroup_dir_of("web")
     sub = os.path.join(cfs.members_cgroup("web"), "sub")
     os.mkdir(sub)
-    sleeper = cfs.popen(["sleep", "1000"])
+    sleeper = procs.sleep(1000)
     helpers.move_to_cgroup(sleeper.pid, sub)
     p = run(["rmdir", cfs.path("web")], check=False)
     assert sleeper.wait(timeout=10) == -9
@@ -78,30 +78,38 @@ def test_rmdir_nested_releases_everything(cfs):
         wait_until(lambda: helpers.gone(pid), 5, what=f"init {pid} reaped")
 
 
-def injector_process(cfs):
-    """The daemon's injector process (its child for its whole life)."""
-    return [p for p in helpers.descendants(cfs.pid)
-            if (st := helpers.proc_status(p)) and st["Name"] == "containerfs-inj"
-            and int(st["PPid"]) == cfs.pid]
-
-
 def our_processes(cfs):
     """Processes that belong to this containerfs and come and go with
     containers: the daemon's descendants and every process in its cgroup
     tree, less its one injector process (compared separately)."""
-    return sorted((set(helpers.descendants(cfs.pid)) | set(helpers.all_cgroup_procs(cfs.cgroup)))
-                  - set(injector_process(cfs)))
+    daemon = cfs.daemon.pid
+    ours = set(helpers.descendants(daemon)) | set(helpers.all_cgroup_procs(cfs.cgroup))
+    return sorted(ours - set(helpers.injector_processes(daemon)))
 
 
 def related(cfs, pid):
     """True if pid is ours: in the test's cgroup tree, or a descendant of the
     daemon or of the test (orphans come to the test, a subreaper)."""
     try:
-        if helpers.cgroup_of(pid).startswith("/" + os.path.relpath(cfs.cgroup, helpers.find_cgroup2_mount())):
+        if helpers.cgroup_of(pid).startswith(helpers.cgroup_rel(cfs.cgroup)):
             return True
     except OSError:
         return False
-    return pid in helpers.descendants(cfs.pid) or pid in helpers.descendants(os.getpid())
+    return pid in helpers.descendants(cfs.daemon.pid) or pid in helpers.descendants(os.getpid())
+
+
+def held_by_ours(cfs, inodes):
+    """{inode: [(pid, ns, cmdline)]} of the given namespaces that processes
+    of ours (related) still hold, system-wide. Only ours: nsfs inode
+    numbers are reused at once, so other processes on the machine may hold
+    the same numbers for their own new namespaces."""
+    held = helpers.all_ns_inodes()
+    out = {}
+    for i in inodes:
+        ours = [(pid, n, helpers.cmdline(pid)) for pid, n in held.get(i, []) if related(cfs, pid)]
+        if ours:
+            out[i] = ours
+    return out
 
 
 def ns_held_by(pids):
@@ -142,12 +150,12 @@ def test_100_cycles_leak_nothing(cfs):
     wait_until(lambda: our_processes(cfs) == [], 5, what="warm-up init to go")
 
     procs_before = our_processes(cfs)
-    helper_before = injector_process(cfs)
+    helper_before = helpers.injector_processes(cfs.daemon.pid)
     assert len(helper_before) == 1, f"injector processes: {helper_before}"
     cg_before = helpers.cgroup_dirs(cfs.cgroup)
-    fds_before = run(["sh", "-c", f"ls /proc/{cfs.pid}/fd | wc -l"]).stdout.strip()
-    ns_fds_before = ns_fds(cfs.pid)
-    held_before = ns_held_by([cfs.pid] + procs_before)
+    fds_before = run(["sh", "-c", f"ls /proc/{cfs.daemon.pid}/fd | wc -l"]).stdout.strip()
+    ns_fds_before = ns_fds(cfs.daemon.pid)
+    held_before = ns_held_by([cfs.daemon.pid] + procs_before)
     nsfs_mounts_before = nsfs_mounts()
 
     # 100 cycles; each records the namespace inodes the container had.
@@ -167,22 +175,15 @@ done
     wait_until(lambda: our_processes(cfs) == procs_before, 10,
                what=f"processes back to {procs_before} (now {our_processes(cfs)})")
     assert helpers.cgroup_dirs(cfs.cgroup) == cg_before
-    assert injector_process(cfs) == helper_before
-    assert run(["sh", "-c", f"ls /proc/{cfs.pid}/fd | wc -l"]).stdout.strip() == fds_before
-    assert ns_fds(cfs.pid) == ns_fds_before
-    assert not [pid for pid in helpers.all_pids()
-                if (st := helpers.proc_status(pid)) and int(st["PPid"]) == cfs.pid
-                and st["State"].startswith("Z")], "zombie children of the daemon"
+    assert helpers.injector_processes(cfs.daemon.pid) == helper_before
+    assert run(["sh", "-c", f"ls /proc/{cfs.daemon.pid}/fd | wc -l"]).stdout.strip() == fds_before
+    assert ns_fds(cfs.daemon.pid) == ns_fds_before
+    assert not helpers.zombie_children(cfs.daemon.pid), "zombie children of the daemon"
 
     # Distinct namespaces held by our processes: the same as before.
-    assert ns_held_by([cfs.pid] + our_processes(cfs)) == held_before
-    # System-wide, no process of ours holds a namespace of any cycle. (nsfs
-    # inode numbers are reused at once, so other processes on the machine
-    # may hold the same numbers for their own new namespaces.)
-    all_after = helpers.all_ns_inodes()
-    still = {i: [(pid, n, helpers.cmdline(pid)) for pid, n in all_after[i] if related(cfs, pid)]
-             for i in seen if i in all_after}
-    still = {i: v for i, v in still.items() if v}
+    assert ns_held_by([cfs.daemon.pid] + our_processes(cfs)) == held_before
+    # System-wide, no process of ours holds a namespace of any cycle.
+    still = held_by_ours(cfs, seen)
     assert not still, still
     # Nor by a bind mount of an nsfs file in the daemon's state directory or
     # our temp dirs (elsewhere, e.g. /run/netns, other programs on the

@@ -1,4 +1,5 @@
-"""Issue item 5: the root directory is the host container."""
+"""The root directory is the host container: its namespaces, its tasks,
+and `self`, the caller's own container."""
 import os
 import stat
 
@@ -45,7 +46,7 @@ def test_root_tasks_lists_host_processes(cfs):
     assert init not in pids, "a container's init is listed as a host process"
     assert len(pids) == len(set(pids)), "duplicates"
     # None of them is in a container's cgroup (kernel's view).
-    rel = "/" + os.path.relpath(cfs.cgroup, helpers.find_cgroup2_mount())
+    rel = helpers.cgroup_rel(cfs.cgroup)
     for pid in pids:
         try:
             where = helpers.cgroup_of(pid)
@@ -62,7 +63,7 @@ def test_root_namespace_links_are_the_daemons(cfs):
         assert stat.S_IMODE(os.lstat(path).st_mode) == 0o777
         target = helpers.readlink(path)
         assert target, name
-        expected = helpers.proc_ns_ino(cfs.pid, name)
+        expected = helpers.proc_ns_ino(cfs.daemon.pid, name)
         assert helpers.stat_L_ino(path) == expected, name
         # The host's: the same as the test's own namespaces.
         assert expected == helpers.proc_ns_ino(os.getpid(), name), name

@@ -19,9 +19,8 @@ import subprocess
 import pytest
 
 import helpers
-from helpers import run, wait_until
-from support_procs import (assert_untouched, container_ns, errname, members_cgroup, proc_ns,
-                           process_view, read_line, task_pids, threads_of, write_errno)
+from helpers import (assert_untouched, child_ns_ino, container_ns, errname, process_view, read_line,
+                     run, threads_of, wait_until, write_errno)
 
 # -o splits on commas: the list escapes them (containerfs(8)). No own mount
 # or user namespace: a multi-threaded process may enter.
@@ -216,9 +215,9 @@ def assert_moved(cfs, container, pid, names=ALL):
     cgroup, running on, traced by nobody."""
     want = container_ns(cfs, container, names)
     for tid in threads_of(pid):
-        got = {n: proc_ns(pid, n, tid) for n in names}
+        got = {n: child_ns_ino(pid, n, tid) for n in names}
         assert got == want, f"thread {tid} of {pid}: {got} != {want}"
-    members = members_cgroup(cfs, container)
+    members = cfs.members_cgroup(container)
     assert helpers.cgroup_of(pid) == "/" + os.path.relpath(members, helpers.find_cgroup2_mount())
     st = helpers.proc_status(pid)
     assert st["TracerPid"] == "0"
@@ -234,7 +233,7 @@ def assert_refused(cfs, container, p, log_has=()):
     assert err == errno.EPERM, errname(err)
     assert p.poll() is None, f"{p.pid} died: {p.returncode}"
     assert_untouched(p.pid, before)
-    assert task_pids(cfs, container) == []
+    assert cfs.task_pids(container) == []
     for text in log_has:
         wait_until(lambda: text in cfs.log(), 5, what=f"{text!r} in the daemon's log")
 
@@ -245,16 +244,16 @@ def test_allow_all_filter_moves_in_and_home(cfs, procs, helper):
     cfs.mkdir("web")
     p = start(procs, helper, allow_all())
     assert seccomp_modes(p.pid) == {p.pid: "2"}
-    host = {n: proc_ns(os.getpid(), n) for n in ALL}
+    host = {n: child_ns_ino(os.getpid(), n) for n in ALL}
     home = helpers.cgroup_of(p.pid)
     assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
     assert_moved(cfs, "web", p.pid)
-    assert task_pids(cfs, "web") == [p.pid]
+    assert cfs.task_pids("web") == [p.pid]
     # Home again, through the host's tasks file.
     assert write_errno(cfs.path("tasks"), str(p.pid)) == 0
-    assert {n: proc_ns(p.pid, n) for n in ALL} == host
+    assert {n: child_ns_ino(p.pid, n) for n in ALL} == host
     assert helpers.cgroup_of(p.pid) == home
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
     assert p.poll() is None
 
 
@@ -339,7 +338,7 @@ def test_one_thread_with_a_denying_filter_keeps_every_thread_out(cfs, procs, hel
     filtered = [tid for tid, mode in modes.items() if mode == "2"][0]
     assert_refused(cfs, "web", p, log_has=(f"thread {filtered}",))
     for tid in threads_of(p.pid):
-        assert proc_ns(p.pid, "network", tid) == proc_ns(os.getpid(), "network")
+        assert child_ns_ino(p.pid, "network", tid) == child_ns_ino(os.getpid(), "network")
 
 
 @pytest.mark.namespaces(LIGHT)
@@ -366,15 +365,15 @@ def test_writer_moving_itself_under_a_denying_filter_stays_where_it_was(cfs, hel
     its write was answered: the write succeeds, then the move is found
     refused, undone (cgroup) and logged; the writer runs on outside."""
     cfs.mkdir("web")
-    net = proc_ns(os.getpid(), "network")
+    net = child_ns_ino(os.getpid(), "network")
     script = 'echo $$ > "$1"; readlink /proc/$$/ns/net; tail -n 1 /proc/$$/cgroup'
     r = run([helper, as_hex(answer("setns", RET_ERRNO | errno.EPERM)), "--", "sh", "-c", script,
              "sh", cfs.path("web", "tasks")], check=False)
     assert r.returncode == 0, r.stderr
     got_net, cgroup = r.stdout.split()
     assert got_net == f"net:[{net}]"
-    members = "/" + os.path.relpath(members_cgroup(cfs, "web"), helpers.find_cgroup2_mount())
+    members = "/" + os.path.relpath(cfs.members_cgroup("web"), helpers.find_cgroup2_mount())
     assert not cgroup.endswith(members), cgroup
     wait_until(lambda: "setns(" in cfs.log() and "with ERRNO(1)" in cfs.log(), 5,
                what="the refusal in the daemon's log")
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []

@@ -1,4 +1,6 @@
-"""Issue 3: `echo PID > tasks` moves a running process into a container.
+"""`echo PID > tasks` moves a running process into a container, every
+thread of it, into the container's member cgroup and namespaces; the host's
+tasks file takes it home again. Refusals leave the process as it was.
 
 Every check reads the kernel's own view: /proc/PID/task/*/ns/*,
 /proc/PID/cgroup, /proc/PID/status (NSpid, TracerPid, State) and the
@@ -16,36 +18,18 @@ import time
 import pytest
 
 import helpers
-from helpers import run, wait_until
-from support_procs import (NOBODY, NOBODY_DAC, PY, assert_untouched, cgroup_path,
-                           container_ns, errname, members_cgroup, process_view, proc_ns,
-                           read_line, read_text, shell_echo, task_pids, thread_ns, threads_of,
-                           timed, write_errno)
+from helpers import (AS_USER, AS_USER_DAC, DEFAULT_FRESH, ORIGINS_XATTR, PY, assert_moved,
+                     assert_untouched, cgroup_path, child_ns_ino, errname, process_view,
+                     read_line, read_text, run, shell_echo, thread_ns, threads_of, timed,
+                     unused_pid, wait_sleeping, wait_until, write_errno)
 
-ALL6 = ("network", "uts", "ipc", "pid", "mount", "cgroup")
 # -o splits on commas: the list escapes them (containerfs(8)).
 LIGHT = r"network\,uts\,ipc\,pid"  # no own mount/user namespace: threads may enter
 
 
-
-
-def host_ns(names=ALL6):
+def host_ns(names=DEFAULT_FRESH):
     me = os.getpid()
-    return {n: proc_ns(me, n) for n in names}
-
-
-def assert_moved(cfs, container, pid, names=ALL6):
-    """Every thread of pid is in the container's namespaces and the process
-    in the container's member cgroup; nobody traces it."""
-    want = container_ns(cfs, container, names)
-    for tid in threads_of(pid):
-        got = {n: proc_ns(pid, n, tid) for n in names}
-        assert got == want, f"thread {tid} of {pid}: {got} != {want}"
-    assert helpers.cgroup_of(pid) == "/" + os.path.relpath(members_cgroup(cfs, container),
-                                                           helpers.find_cgroup2_mount())
-    assert pid in helpers.cgroup_procs(members_cgroup(cfs, container))
-    st = helpers.proc_status(pid)
-    assert st["TracerPid"] == "0", f"{pid} left traced by {st['TracerPid']}"
+    return {n: child_ns_ino(me, n) for n in names}
 
 
 def assert_refused(cfs, container, pid, want):
@@ -55,28 +39,7 @@ def assert_refused(cfs, container, pid, want):
     err = write_errno(cfs.path(container, "tasks"), str(pid))
     assert err == want, errname(err)
     assert_untouched(pid, before)
-    assert task_pids(cfs, container) == []
-
-
-def wait_sleeping(pid, timeout=5):
-    wait_until(lambda: (helpers.proc_status(pid) or {}).get("State", "").startswith("S")
-               and helpers.cmdline(pid).split()[:1] in (["sleep"], ["/usr/bin/sleep"],
-                                                        ["/bin/sleep"]),
-               timeout, what=f"{pid} to sleep")
-
-
-def free_pid():
-    """A pid number that no process has: above pid_max if that is below the
-    kernel's limit (2^22), else one not in use now."""
-    with open("/proc/sys/kernel/pid_max") as f:
-        pid_max = int(f.read())
-    if pid_max < (1 << 22):
-        return pid_max + 1
-    used = set(helpers.all_pids())
-    for pid in range(30000, 1000, -1):
-        if pid not in used and not os.path.exists(f"/proc/{pid}"):
-            return pid
-    pytest.skip("no free pid number")
+    assert cfs.task_pids(container) == []
 
 
 # ------------------------------------------------------------------ listing
@@ -94,9 +57,8 @@ def test_cat_tasks_lists_members_not_the_init(cfs, procs):
     assert init not in listed
     # The kernel agrees: exactly these are in the member cgroup, the init
     # stays alone in its own.
-    assert sorted(helpers.cgroup_procs(members_cgroup(cfs, "web"))) == sorted([a.pid, b.pid])
-    assert helpers.cgroup_procs(os.path.join(os.path.dirname(members_cgroup(cfs, "web")),
-                                             "init")) == [init]
+    assert sorted(helpers.cgroup_procs(cfs.members_cgroup("web"))) == sorted([a.pid, b.pid])
+    assert helpers.cgroup_procs(cfs.init_cgroup("web")) == [init]
 
 
 # ------------------------------------------------------------------ moving
@@ -112,8 +74,8 @@ def test_moved_sleep_is_inside_and_sleeps_its_full_time(cfs, procs):
     assert r.returncode == 0, r.stderr
     assert_moved(cfs, "web", p.pid)
     # Really different from where it came from.
-    for n in ALL6:
-        assert proc_ns(p.pid, n) != before_host[n], n
+    for n in DEFAULT_FRESH:
+        assert child_ns_ino(p.pid, n) != before_host[n], n
     assert helpers.proc_status(p.pid)["State"][0] in "SR"  # running on, not stopped
     rc = p.wait(timeout=10)
     elapsed = time.monotonic() - t0
@@ -128,7 +90,7 @@ def test_16_thread_process_every_thread_moves(cfs, procs):
     cfs.mkdir("web")
     p = procs.threads(15)
     assert len(threads_of(p.pid)) == 16
-    host_net = proc_ns(os.getpid(), "network")
+    host_net = child_ns_ino(os.getpid(), "network")
     assert set(thread_ns(p.pid, "network").values()) == {host_net}
     assert write_errno(cfs.path("web", "tasks"), f"{p.pid}\n") == 0
     names = ("network", "uts", "ipc", "pid")
@@ -137,7 +99,7 @@ def test_16_thread_process_every_thread_moves(cfs, procs):
     assert len(nets) == 16
     assert set(nets.values()) == {os.stat(cfs.path("web", "network")).st_ino}
     # All threads in the member cgroup (thread mode is not used).
-    members = members_cgroup(cfs, "web")
+    members = cfs.members_cgroup("web")
     for tid in threads_of(p.pid):
         with open(f"/proc/{p.pid}/task/{tid}/cgroup") as f:
             rel = [line[3:] for line in f.read().splitlines() if line.startswith("0::")][0]
@@ -165,7 +127,7 @@ def test_self_entry_200_times(cfs):
             bad.append((i, r.returncode, r.stdout.strip(), r.stderr.strip()))
     assert not bad, f"{len(bad)} of 200 runs not inside: {bad[:5]}"
     # They were all members and all exited: none is left behind.
-    wait_until(lambda: task_pids(cfs, "web") == [], 5, what="tasks to empty")
+    wait_until(lambda: cfs.task_pids("web") == [], 5, what="tasks to empty")
 
 
 def test_echo_0_enters_the_writer(cfs):
@@ -183,7 +145,7 @@ def test_several_pids_in_one_write(cfs, procs):
     assert write_errno(cfs.path("web", "tasks"), text) == 0
     for p in ps:
         assert_moved(cfs, "web", p.pid)
-    assert sorted(task_pids(cfs, "web")) == sorted(p.pid for p in ps)
+    assert sorted(cfs.task_pids("web")) == sorted(p.pid for p in ps)
     # And by a shell's printf, without a final newline.
     more = [procs.sleep() for _ in range(2)]
     r = run(["sh", "-c", 'printf "%s\\n%s" "$1" "$2" > "$3"', "sh", str(more[0].pid),
@@ -203,23 +165,23 @@ def test_first_failure_stops_the_list(cfs, procs):
     assert_moved(cfs, "web", first.pid)
     assert_untouched(traced.pid, v_traced, tracer=strace.pid)
     assert_untouched(third.pid, v_third)
-    assert sorted(task_pids(cfs, "web")) == [first.pid]
+    assert sorted(cfs.task_pids("web")) == [first.pid]
 
 
 def test_no_such_pid_first_moves_nothing(cfs, procs):
     cfs.mkdir("web")
     p = procs.sleep()
     view = process_view(p.pid)
-    err = write_errno(cfs.path("web", "tasks"), f"{free_pid()}\n{p.pid}\n")
+    err = write_errno(cfs.path("web", "tasks"), f"{unused_pid()}\n{p.pid}\n")
     assert err == errno.ESRCH, errname(err)
     assert_untouched(p.pid, view)
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 def test_children_are_born_inside_the_pid_namespace(cfs, procs):
     cfs.mkdir("web")
     sh = procs.shell()
-    assert write_errno(cfs.path("web", "tasks"), str(sh.pid)) == 0
+    cfs.enter("web", sh.pid)
     assert_moved(cfs, "web", sh.pid)
     # The shell keeps its pid (one level: the host's).
     assert helpers.nspid(sh.pid) == [sh.pid]
@@ -230,7 +192,7 @@ def test_children_are_born_inside_the_pid_namespace(cfs, procs):
     assert 1 < levels[1] < 100, f"child's pid inside is {levels[1]}"
     assert helpers.proc_ns_ino(child, "pid") == os.stat(cfs.path("web", "pid")).st_ino
     # The host reader sees both; the child sees itself small.
-    assert sorted(task_pids(cfs, "web")) == sorted([sh.pid, child])
+    assert sorted(cfs.task_pids("web")) == sorted([sh.pid, child])
     inner = sh.run("sh -c 'cut -d\" \" -f1 /proc/self/stat; grep NSpid /proc/self/status'")
     assert inner.splitlines()[-1].split()[-1].isdigit()
     assert int(inner.splitlines()[-1].split()[-1]) < 100
@@ -238,13 +200,6 @@ def test_children_are_born_inside_the_pid_namespace(cfs, procs):
     # (the shell's pid is not visible there).
     r = run(["nsenter", f"--pid={cfs.path('web', 'pid')}", "--", "cat", cfs.path("web", "tasks")])
     assert [int(x) for x in r.stdout.split()] == [levels[1]]
-
-
-def remount(cfs):
-    """A clean unmount, then the daemon again on the same cgroup."""
-    run(["fusermount3", "-u", cfs.mnt])
-    assert cfs.current.wait_exit() == 0
-    cfs.start()
 
 
 @pytest.mark.parametrize("between", ["nothing", "kill -9 and restart", "unmount and mount"])
@@ -275,22 +230,23 @@ def test_bring_home_restores_namespaces_and_cgroup(cfs, procs, between):
     r = shell_echo(p.pid, cfs.path("web", "tasks"))
     assert r.returncode == 0, r.stderr
     assert_moved(cfs, "web", p.pid)
-    kept = os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode()
+    kept = os.getxattr(cfs.cgroup, ORIGINS_XATTR).decode()
     assert f"\n{p.pid} " in kept and kept.endswith(f" {home_rel}\n"), kept
     if between == "kill -9 and restart":
         cfs.restart()
     elif between == "unmount and mount":
-        remount(cfs)
-    assert p.pid not in [int(x) for x in read_text(cfs.path("tasks")).split()]
+        assert cfs.unmount() == 0
+        cfs.start()
+    assert p.pid not in cfs.task_pids()
     r = shell_echo(p.pid, cfs.path("tasks"))
     assert r.returncode == 0, r.stderr
     assert_untouched(p.pid, before)
     assert helpers.cgroup_of(p.pid) == home_rel
-    assert task_pids(cfs, "web") == []
-    assert p.pid in [int(x) for x in read_text(cfs.path("tasks")).split()]
+    assert cfs.task_pids("web") == []
+    assert p.pid in cfs.task_pids()
     assert p.poll() is None
     # Home again: nothing more to remember about it.
-    kept = os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode()
+    kept = os.getxattr(cfs.cgroup, ORIGINS_XATTR).decode()
     assert f"\n{p.pid} " not in kept, kept
 
 
@@ -301,13 +257,11 @@ def test_origins_of_processes_gone_meanwhile_are_dropped_at_start_up(cfs, procs)
     stay, go = procs.sleep(), procs.sleep()
     for p in (stay, go):
         assert shell_echo(p.pid, cfs.path("web", "tasks")).returncode == 0
-    cfs.current.kill()
-    assert cfs.current.wait_exit() is not None
+    cfs.kill_daemon()
     helpers.kill_pid(go.pid)
     go.wait(timeout=5)
-    run(["fusermount3", "-uz", cfs.mnt])
-    cfs.start()
-    kept = os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode()
+    cfs.restart()
+    kept = os.getxattr(cfs.cgroup, ORIGINS_XATTR).decode()
     assert f"\n{stay.pid} " in kept and f"\n{go.pid} " not in kept, kept
 
 
@@ -315,18 +269,16 @@ def test_a_malformed_origins_record_is_ignored(cfs, procs):
     """Garbage in trusted.containerfs.origins costs only the way home (to
     the cgroup2 root): the daemon starts, logs it, and works."""
     cfs.mkdir("web")
-    cfs.current.kill()
-    assert cfs.current.wait_exit() is not None
-    os.setxattr(cfs.cgroup, "trusted.containerfs.origins", b"garbage\n\xff")
-    run(["fusermount3", "-uz", cfs.mnt])
-    cfs.start()
+    cfs.kill_daemon()
+    os.setxattr(cfs.cgroup, ORIGINS_XATTR, b"garbage\n\xff")
+    cfs.restart()
     # (Logged while the tree is loaded, which may end after the mount shows.)
     wait_until(lambda: "ignoring a malformed trusted.containerfs.origins" in cfs.log(), 5,
                what="the malformed record to be logged")
     p = procs.sleep()
     assert shell_echo(p.pid, cfs.path("web", "tasks")).returncode == 0
     assert_moved(cfs, "web", p.pid)
-    assert os.getxattr(cfs.cgroup, "trusted.containerfs.origins").decode().startswith(
+    assert os.getxattr(cfs.cgroup, ORIGINS_XATTR).decode().startswith(
         "containerfs-origins 1\n")
 
 
@@ -337,12 +289,12 @@ def test_a_malformed_origins_record_is_ignored(cfs, procs):
 def test_garbage_is_einval_and_changes_nothing(cfs, procs, value):
     cfs.mkdir("web")
     p = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
+    cfs.enter("web", p.pid)
     before = helpers.snapshot(cfs.mnt, cfs.cgroup)
     err = write_errno(cfs.path("web", "tasks"), value)
     assert err == errno.EINVAL, f"{value!r}: {errname(err)}"
     assert helpers.snapshot(cfs.mnt, cfs.cgroup) == before
-    assert task_pids(cfs, "web") == [p.pid]
+    assert cfs.task_pids("web") == [p.pid]
 
 
 def test_refusals_through_echo_say_why(cfs, procs):
@@ -350,15 +302,15 @@ def test_refusals_through_echo_say_why(cfs, procs):
     cfs.mkdir("web")
     tasks = cfs.path("web", "tasks")
     assert "Invalid argument" in shell_echo("abc", tasks).stderr
-    assert "No such process" in shell_echo(free_pid(), tasks).stderr
+    assert "No such process" in shell_echo(unused_pid(), tasks).stderr
     assert "Invalid argument" in shell_echo(cfs.init_pid("web"), tasks).stderr
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 def test_no_such_process_is_esrch(cfs):
     cfs.mkdir("web")
     before = helpers.snapshot(cfs.mnt, cfs.cgroup)
-    err = write_errno(cfs.path("web", "tasks"), str(free_pid()))
+    err = write_errno(cfs.path("web", "tasks"), str(unused_pid()))
     assert err == errno.ESRCH, errname(err)
     assert helpers.snapshot(cfs.mnt, cfs.cgroup) == before
 
@@ -370,17 +322,17 @@ def test_kernel_thread_is_einval(cfs):
     err = write_errno(cfs.path("web", "tasks"), "2")
     assert err == errno.EINVAL, errname(err)
     assert_untouched(2, before)
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 def test_the_daemon_itself_is_einval(cfs):
     cfs.mkdir("web")
-    before = process_view(cfs.pid)
-    err = write_errno(cfs.path("web", "tasks"), str(cfs.pid))
+    before = process_view(cfs.daemon.pid)
+    err = write_errno(cfs.path("web", "tasks"), str(cfs.daemon.pid))
     assert err == errno.EINVAL, errname(err)
-    assert_untouched(cfs.pid, before)
+    assert_untouched(cfs.daemon.pid, before)
     cfs.mkdir("still-serving")
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 def test_an_init_is_einval(cfs):
@@ -396,7 +348,7 @@ def test_an_init_is_einval(cfs):
     before = process_view(init)
     assert write_errno(cfs.path("tasks"), str(init)) == errno.EINVAL
     assert_untouched(init, before)
-    assert task_pids(cfs, "web") == [] and task_pids(cfs, "db") == []
+    assert cfs.task_pids("web") == [] and cfs.task_pids("db") == []
 
 
 def test_traced_process_is_ebusy_and_untouched(cfs, procs):
@@ -407,7 +359,7 @@ def test_traced_process_is_ebusy_and_untouched(cfs, procs):
     err = write_errno(cfs.path("web", "tasks"), str(p.pid))
     assert err == errno.EBUSY, errname(err)
     assert_untouched(p.pid, before, tracer=strace.pid)
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
     # strace still holds it and lets it go normally.
     strace.send_signal(signal.SIGINT)
     strace.wait(timeout=5)
@@ -424,7 +376,7 @@ def test_seccomp_process_is_eperm_and_survives(cfs, procs):
     assert err == errno.EPERM, errname(err)
     assert helpers.alive(p.pid), "the seccomp filter killed it"
     assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 def test_multithreaded_into_own_mount_namespace_is_einval(cfs, procs):
@@ -442,13 +394,13 @@ def test_multithreaded_into_own_user_namespace_is_einval(cfs, procs):
     assert_refused(cfs, "web", p.pid, errno.EINVAL)
     # A single-threaded one can.
     s = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+    cfs.enter("web", s.pid)
     assert_moved(cfs, "web", s.pid, ("network", "uts", "ipc", "pid", "user"))
 
 
 def test_non_root_process_into_root_namespaces_is_eperm(cfs, procs):
     cfs.mkdir("web")
-    p = procs.sleep(prefix=NOBODY)
+    p = procs.sleep(prefix=AS_USER)
     wait_until(lambda: helpers.proc_status(p.pid)["Uid"].split()[0] == "1000"
                and helpers.cmdline(p.pid).startswith("sleep"), 5, what="setpriv to exec")
     assert_refused(cfs, "web", p.pid, errno.EPERM)
@@ -463,11 +415,11 @@ def test_writer_who_may_not_move_the_process_is_eperm(cfs_factory, procs):
     cfs.mkdir("web")
     p = procs.sleep()
     before = process_view(p.pid)
-    r = shell_echo(p.pid, cfs.path("web", "tasks"), prefix=NOBODY_DAC)
+    r = shell_echo(p.pid, cfs.path("web", "tasks"), prefix=AS_USER_DAC)
     assert r.returncode != 0
     assert "Operation not permitted" in r.stderr, r.stderr
     assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 # ------------------------------------------------------------------ robustness
@@ -490,8 +442,8 @@ def test_processes_exiting_mid_way_leave_the_daemon_healthy(cfs, procs):
     s = procs.sleep()
     assert write_errno(tasks, str(s.pid)) == 0
     assert_moved(cfs, "web", s.pid)
-    assert task_pids(cfs, "web") == [s.pid]
-    assert helpers.alive(cfs.pid)
+    assert cfs.task_pids("web") == [s.pid]
+    assert helpers.alive(cfs.daemon.pid)
 
 
 # Without a fresh pid namespace: see test_moved_process_can_still_start_threads.
@@ -522,7 +474,7 @@ def test_threads_coming_and_going_during_entry(cfs, procs):
     p = procs.popen([PY, "-c", CHURN], stdout=subprocess.PIPE, text=True)
     assert read_line(p.stdout, 10).strip() == "ready"
     web_net = os.stat(cfs.path("web", "network")).st_ino
-    host_net = proc_ns(os.getpid(), "network")
+    host_net = child_ns_ino(os.getpid(), "network")
     outcomes = []
     for _ in range(20):
         for target, want in ((cfs.path("web", "tasks"), web_net), (cfs.path("tasks"), host_net)):
@@ -563,7 +515,7 @@ def test_moved_process_can_still_start_threads(cfs, procs):
     assert read_line(p.stdout, 10).strip() == "thread ran"
     # Single-threaded again (web has its own mount namespace).
     wait_until(lambda: len(threads_of(p.pid)) == 1, 5, what="the thread to end")
-    assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
+    cfs.enter("web", p.pid)
     assert_moved(cfs, "web", p.pid)
     p.stdin.write("go\n")
     p.stdin.flush()
@@ -646,7 +598,7 @@ def test_requests_are_served_during_an_injection_into_a_frozen_container(cfs, pr
         assert_moved(cfs, "web", p.pid)
     else:
         s = procs.sleep()
-        assert write_errno(cfs.path("web", "tasks"), str(s.pid)) == 0
+        cfs.enter("web", s.pid)
         assert_moved(cfs, "web", s.pid)
     print(f"write was {'pending' if pending else 'done'} after 0.1s; took {box['took']:.2f}s")
 
@@ -684,7 +636,7 @@ def test_interactive_bash_under_tmux(cfs, procs, tmp_path):
     type_and_wait('echo "N=$(readlink /proc/self/ns/net)"', f"N=net:[{net}]")
     type_and_wait('echo "L=$(ip -o link | cut -d: -f2 | tr -d " \\n")"', "L=lo\n")
     type_and_wait('echo "S=$(readlink /proc/$$/ns/net)"', f"S=net:[{net}]")
-    assert bash in task_pids(cfs, "web")
+    assert bash in cfs.task_pids("web")
     assert helpers.proc_status(bash)["TracerPid"] == "0"
 
 
@@ -696,9 +648,9 @@ def test_a_thread_id_moves_the_whole_process(cfs, procs):
     p = procs.threads(3)
     tid = threads_of(p.pid)[-1]
     assert tid != p.pid
-    assert write_errno(cfs.path("web", "tasks"), str(tid)) == 0
+    cfs.enter("web", tid)
     assert_moved(cfs, "web", p.pid, ("network", "uts", "ipc", "pid"))
-    assert task_pids(cfs, "web") == [p.pid]
+    assert cfs.task_pids("web") == [p.pid]
 
 
 @pytest.mark.namespaces(LIGHT)
@@ -723,23 +675,23 @@ def test_multithreaded_writer_enters_itself(cfs):
 def test_from_one_container_to_another(cfs, procs):
     cfs.mkdir("web", "db")
     p = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
+    cfs.enter("web", p.pid)
     assert_moved(cfs, "web", p.pid)
-    assert write_errno(cfs.path("db", "tasks"), str(p.pid)) == 0
+    cfs.enter("db", p.pid)
     assert_moved(cfs, "db", p.pid)
-    assert task_pids(cfs, "web") == [] and task_pids(cfs, "db") == [p.pid]
+    assert cfs.task_pids("web") == [] and cfs.task_pids("db") == [p.pid]
     # Writing it again where it is changes nothing.
-    assert write_errno(cfs.path("db", "tasks"), str(p.pid)) == 0
+    cfs.enter("db", p.pid)
     assert_moved(cfs, "db", p.pid)
 
 
 def test_into_a_nested_container(cfs, procs):
     cfs.mkdir("a", "a/b")
     p = procs.sleep()
-    assert write_errno(cfs.path("a", "b", "tasks"), str(p.pid)) == 0
+    cfs.enter("a/b", p.pid)
     assert_moved(cfs, "a/b", p.pid)
     sh = procs.shell()
-    assert write_errno(cfs.path("a", "b", "tasks"), str(sh.pid)) == 0
+    cfs.enter("a/b", sh.pid)
     child = int(sh.run("sleep 100 & echo $!"))
     procs.add_pid(child)
     # Born three levels deep: host, a, b.
@@ -751,7 +703,7 @@ def test_mount_namespace_entry_resets_cwd_and_root(cfs, procs, tmp_path):
     p = procs.popen(["sleep", "100"], cwd=str(tmp_path))
     wait_sleeping(p.pid)
     assert os.readlink(f"/proc/{p.pid}/cwd") == str(tmp_path)
-    assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
+    cfs.enter("web", p.pid)
     # As setns(2) with CLONE_NEWNS: the root of the container's namespace.
     assert os.readlink(f"/proc/{p.pid}/cwd") == "/"
     assert os.readlink(f"/proc/{p.pid}/root") == "/"
@@ -765,7 +717,7 @@ def test_zombie_is_esrch(cfs, procs):
     z = [c for c in helpers.descendants(sh.pid) if helpers.proc_status(c)["State"][0] == "Z"][0]
     err = write_errno(cfs.path("web", "tasks"), str(z))
     assert err == errno.ESRCH, errname(err)
-    assert task_pids(cfs, "web") == []
+    assert cfs.task_pids("web") == []
 
 
 def test_process_in_its_own_user_namespace_is_eperm(cfs, procs):
@@ -781,12 +733,12 @@ def test_home_from_an_own_user_namespace_is_eperm(cfs, procs):
     cfs.mkdir("web")
     run(["touch", cfs.path("web", "user")])
     p = procs.sleep()
-    assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
+    cfs.enter("web", p.pid)
     before = process_view(p.pid)
     err = write_errno(cfs.path("tasks"), str(p.pid))
     assert err == errno.EPERM, errname(err)
     assert_untouched(p.pid, before)
-    assert task_pids(cfs, "web") == [p.pid]
+    assert cfs.task_pids("web") == [p.pid]
 
 
 def test_entry_racing_a_namespace_change(cfs, procs):
