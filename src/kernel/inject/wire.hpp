@@ -38,6 +38,8 @@ struct Job {
     char path[PATH_MAX] = {};  // NUL-terminated
   } cwd, root;
 };
+// (test_injector_process.py packs it byte for byte.)
+static_assert(sizeof(Job) == 48 + 2 * (16 + PATH_MAX));
 
 // Job socket, both ways: daemon -> helper proceed, or proceed_joined to be
 // told `joined` as soon as the cgroup is written (a writer moving itself
