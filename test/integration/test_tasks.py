@@ -342,7 +342,8 @@ def test_garbage_is_einval_and_changes_nothing(cfs, procs, value):
     assert cfs.task_pids("web") == [p.pid]
 
 
-@pytest.mark.parametrize("value", [" ", "\n", "\n\n \t\n"])
+@pytest.mark.parametrize("value", [" ", "\n", "\n\n \t\n", "\n" * (1 << 20)],
+                         ids=["space", "newline", "blank-lines", "1MiB-newlines"])
 def test_blank_lines_only_move_nothing(cfs, procs, value):
     """What echo writes last (its newline) after a refused line: taken,
     with nothing to move."""
