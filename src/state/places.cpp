@@ -1,9 +1,9 @@
 // The places record (state/places.hpp).
 #include "containerfs/state/places.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include "containerfs/state/canonical_number.hpp"
 
 namespace containerfs::state {
 
@@ -48,15 +48,6 @@ bool unescape(std::string_view text, std::string& out) {
   return true;
 }
 
-template <typename T>
-bool parse_number(std::string_view text, T& out) {
-  // One spelling per number: no sign, no leading zero.
-  if (text.empty() || text.front() == '+' || text.front() == '-') return false;
-  if (text.size() > 1 && text.front() == '0') return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
 }  // namespace
 
 std::string encode_places(const std::vector<KeptPlace>& places) {
@@ -91,9 +82,9 @@ Result<std::vector<KeptPlace>> decode_places(std::string_view text) {
     if (fields.size() != 8) return fail(EINVAL);
     KeptPlace k;
     auto& p = k.place;
-    if (!parse_number(fields[0], k.pid) || k.pid <= 0 || !parse_number(fields[1], k.start) ||
-        !parse_number(fields[2], p.cwd.dev) || !parse_number(fields[3], p.cwd.ino) ||
-        !parse_number(fields[4], p.root.dev) || !parse_number(fields[5], p.root.ino) ||
+    if (!parse_canonical_number(fields[0], k.pid) || k.pid <= 0 || !parse_canonical_number(fields[1], k.start) ||
+        !parse_canonical_number(fields[2], p.cwd.dev) || !parse_canonical_number(fields[3], p.cwd.ino) ||
+        !parse_canonical_number(fields[4], p.root.dev) || !parse_canonical_number(fields[5], p.root.ino) ||
         !unescape(fields[6], p.cwd.path) || !unescape(fields[7], p.root.path) || !keepable(p.cwd.path) ||
         !keepable(p.root.path))
       return fail(EINVAL);

@@ -30,6 +30,14 @@ def root_of(pid):
     return os.readlink(f"/proc/{pid}/root")
 
 
+def sleeping_in(procs, where):
+    """sleep(1) started with `where` (made first) as its working directory."""
+    where.mkdir(exist_ok=True)
+    p = procs.popen(["sleep", "100"], cwd=str(where))
+    wait_sleeping(p.pid)
+    return p
+
+
 def there_and_back(cfs, pid, between=None):
     """Into web (its own mount namespace: cwd and root reset), `between`,
     then home."""
@@ -44,9 +52,7 @@ def there_and_back(cfs, pid, between=None):
 def test_home_puts_back_the_working_directory(cfs, procs, tmp_path, between):
     cfs.mkdir("web")
     where = tmp_path / "a dir\nwith odd names"
-    where.mkdir()
-    p = procs.popen(["sleep", "100"], cwd=str(where))
-    wait_sleeping(p.pid)
+    p = sleeping_in(procs, where)
     there_and_back(cfs, p.pid, cfs.restart if between != "nothing" else None)
     assert cwd_of(p.pid) == str(where)
     assert root_of(p.pid) == "/"
@@ -57,9 +63,7 @@ def test_a_directory_made_anew_under_its_name_is_not_gone_back_to(cfs, procs, tm
     """Same path, another directory: the process stays at the root."""
     cfs.mkdir("web")
     where = tmp_path / "work"
-    where.mkdir()
-    p = procs.popen(["sleep", "100"], cwd=str(where))
-    wait_sleeping(p.pid)
+    p = sleeping_in(procs, where)
 
     def replace():
         os.rename(where, tmp_path / "old")
@@ -73,9 +77,7 @@ def test_a_directory_made_anew_under_its_name_is_not_gone_back_to(cfs, procs, tm
 def test_a_working_directory_removed_before_entering_is_not_kept(cfs, procs, tmp_path):
     cfs.mkdir("web")
     where = tmp_path / "gone"
-    where.mkdir()
-    p = procs.popen(["sleep", "100"], cwd=str(where))
-    wait_sleeping(p.pid)
+    p = sleeping_in(procs, where)
     where.rmdir()
     there_and_back(cfs, p.pid)
     assert cwd_of(p.pid) == "/"
@@ -128,8 +130,7 @@ def test_home_puts_back_the_working_directory_of_every_thread(cfs, procs, tmp_pa
 
 def test_the_place_is_kept_in_the_state_directory_until_home(cfs, procs, tmp_path):
     cfs.mkdir("web")
-    p = procs.popen(["sleep", "100"], cwd=str(tmp_path))
-    wait_sleeping(p.pid)
+    p = sleeping_in(procs, tmp_path)
     places = os.path.join(cfs.state, "places")
     cfs.enter("web", p.pid)
     with open(places) as f:

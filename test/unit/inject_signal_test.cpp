@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -81,6 +82,47 @@ void count_rt_signal(int, siginfo_t* si, void*) {
   g_rt_sum = g_rt_sum + si->si_value.sival_int;
 }
 
+// Sends SIGRTMIN to `tpid` `n` times, with the values 1..n, 300 us apart.
+Child send_numbered_signals(pid_t tpid, long n) {
+  return Child([=] {
+    for (long i = 1; i <= n; ++i) {
+      while (::sigqueue(tpid, SIGRTMIN, sigval{int(i)}) != 0) ::usleep(100);
+      ::usleep(300);
+    }
+  });
+}
+
+// Runs `each` (one move, and what the test checks after it) until the
+// sender is done; returns how often it ran.
+int while_sending(Child& sender, const std::function<void()>& each) {
+  int runs = 0;
+  std::optional<int> sender_status;
+  while (!(sender_status = sender.wait_exit(0ms)) && runs < 3000) {
+    each();
+    ++runs;
+  }
+  if (!sender_status) sender_status = sender.wait_exit(30000ms);
+  REQUIRE(sender_status);
+  CHECK(WIFEXITED(*sender_status));
+  CHECK(runs >= 10);
+  return runs;
+}
+
+// The target, asked on `cmd`, answers "<count> <sum>" of the SIGRTMIN it
+// handled: every one of the n arrived exactly once, with its value.
+void require_every_signal_counted(const Pipe& cmd, const Pipe& out, long n) {
+  std::string last;
+  const std::string want = std::to_string(n) + " " + std::to_string(n * (n + 1) / 2);
+  REQUIRE(wait_until(
+      [&] {
+        if (::write(cmd.w(), "c", 1) != 1) return false;
+        last = read_line(out.r(), 2000ms).value_or("?");
+        return last == want;
+      },
+      5000ms));
+  CHECK(last == want);
+}
+
 TEST_CASE_METHOD(InjectTest, "inject: no signal is lost or duplicated while injections run", "[inject]") {
   auto a = make_source("cfs-src-storm-a");
   auto b = make_source("cfs-src-storm-b");
@@ -102,40 +144,21 @@ TEST_CASE_METHOD(InjectTest, "inject: no signal is lost or duplicated while inje
   // arrive exactly once, with its value.
   constexpr long kSignals = 1500;
   const pid_t tpid = target.pid();
-  Child sender([&] {
-    for (long i = 1; i <= kSignals; ++i) {
-      while (::sigqueue(tpid, SIGRTMIN, sigval{int(i)}) != 0) ::usleep(100);
-      ::usleep(300);
-    }
+  Child sender = send_numbered_signals(tpid, kSignals);
+  bool to_b = false;
+  const int runs = while_sending(sender, [&] {
+    REQUIRE(move({tpid, (to_b = !to_b) ? b.pid() : a.pid(), kUtsNetIpc}).has_value());
   });
-  int runs = 0;
-  std::optional<int> sender_status;
-  while (!(sender_status = sender.wait_exit(0ms)) && runs < 3000) {
-    REQUIRE(move({tpid, runs % 2 ? b.pid() : a.pid(), kUtsNetIpc}).has_value());
-    ++runs;
-  }
-  if (!sender_status) sender_status = sender.wait_exit(30000ms);
-  REQUIRE(sender_status);
-  CHECK(WIFEXITED(*sender_status));
   WARN(runs << " injections while " << kSignals << " signals came in");
-  CHECK(runs >= 10);
-  std::string last;
-  const std::string want = std::to_string(kSignals) + " " + std::to_string(kSignals * (kSignals + 1) / 2);
-  REQUIRE(wait_until(
-      [&] {
-        if (::write(cmd.w(), "c", 1) != 1) return false;
-        last = read_line(out.r(), 2000ms).value_or("?");
-        return last == want;
-      },
-      5000ms));
-  CHECK(last == want);
+  require_every_signal_counted(cmd, out, kSignals);
   require_released(tpid);
 }
 
-TEST_CASE_METHOD(InjectTest, "inject: a thread that needs no move gets its pending signal back on detach", "[inject]") {
+TEST_CASE_METHOD(InjectTest, "inject: a thread that needs no move, stopped and released, loses no signal", "[inject]") {
   // T1 lives in the source's network namespace and takes every SIGRTMIN;
   // T0 is sent back to the host's before each run. So each run stops T1,
-  // often in a signal-delivery-stop, and releases it without injecting.
+  // often with a signal on its way (delivered before it blocks them), and
+  // releases it without injecting, with signals pending.
   auto a = make_source("cfs-src-detach");
   const pid_t apid = a.pid();
   Pipe cmd, out, ready;
@@ -166,38 +189,17 @@ TEST_CASE_METHOD(InjectTest, "inject: a thread that needs no move gets its pendi
   REQUIRE(read_line(ready.r(), 5000ms) == std::optional<std::string>("ready"));
   const pid_t tpid = target.pid();
   constexpr long kSignals = 1000;
-  Child sender([&] {
-    for (long i = 1; i <= kSignals; ++i) {
-      while (::sigqueue(tpid, SIGRTMIN, sigval{int(i)}) != 0) ::usleep(100);
-      ::usleep(300);
-    }
-  });
-  int runs = 0;
-  std::optional<int> sender_status;
-  while (!(sender_status = sender.wait_exit(0ms)) && runs < 3000) {
+  Child sender = send_numbered_signals(tpid, kSignals);
+  const int runs = while_sending(sender, [&] {
     REQUIRE(::write(cmd.w(), "h", 1) == 1);
     REQUIRE(read_line(out.r(), 5000ms));
     REQUIRE(move({tpid, apid, CLONE_NEWNET}).has_value());
     for (pid_t tid : tasks_of(tpid)) REQUIRE(task_ns_ino(tpid, tid, "net") == ns_ino(apid, "net"));
-    ++runs;
-  }
-  if (!sender_status) sender_status = sender.wait_exit(30000ms);
-  REQUIRE(sender_status);
+  });
   WARN(runs << " runs while " << kSignals << " signals came in");
-  CHECK(runs >= 10);
-  std::string last;
-  const std::string want = std::to_string(kSignals) + " " + std::to_string(kSignals * (kSignals + 1) / 2);
-  REQUIRE(wait_until(
-      [&] {
-        if (::write(cmd.w(), "c", 1) != 1) return false;
-        last = read_line(out.r(), 2000ms).value_or("?");
-        return last == want;
-      },
-      5000ms));
-  CHECK(last == want);
+  require_every_signal_counted(cmd, out, kSignals);
   require_released(tpid);
 }
-
 
 // Expirations of a POSIX timer, as its signal handler counts them: one for
 // the signal and one for each expiration merged into it (si_overrun).
