@@ -30,6 +30,7 @@ bool unescape(std::string_view text, std::string& out) {
   out.clear();
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '\\') {
+      if (kEscaped.find(text[i]) != std::string_view::npos) return false;  // written escaped
       out += text[i];
       continue;
     }

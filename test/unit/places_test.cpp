@@ -60,6 +60,7 @@ TEST_CASE("places: malformed text is EINVAL", "[places]") {
       "containerfs-places 1\n1 2 3 4 5 6 /a\\x /\n",
       "containerfs-places 1\n1 2 3 4 5 6 /a\\ /\n",
       "containerfs-places 1\n1 2 3 4 5 6 /a  /\n",      // empty field
+      "containerfs-places 1\n1 2 3 4 5 6 /a\tb /\n",    // a tab not written escaped
   };
   for (const char* text : bad) {
     INFO(text);

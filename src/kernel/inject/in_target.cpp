@@ -80,8 +80,8 @@ std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>&
       continue;
     }
     // Judged beforehand (check_seccomp); this catches an argument that
-    // turned out other than foreseen. The thread stays usable: a signal
-    // mask blocked for re-queueing must still be restored.
+    // turned out other than foreseen. The thread stays usable (its
+    // registers and signal mask are restored all the same).
     if (auto ok = seccomp_lets_through(th, *insn, sys[i]); !ok) {
       out[i] = std::unexpected(ok.error());
       continue;
