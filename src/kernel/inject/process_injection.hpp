@@ -56,8 +56,6 @@ struct InjectorOptions {
   std::function<void(std::string_view)> log;
 };
 
-using LogFn = std::function<void(std::string_view)>;
-
 class ProcessInjection {
  public:
   ProcessInjection(const InjectRequest& request, const InjectorOptions& options);
