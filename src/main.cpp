@@ -27,6 +27,7 @@
 #include "containerfs/kernel/mountinfo.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/containers.hpp"
+#include "containerfs/model/home_places.hpp"
 #include "containerfs/mount_point.hpp"
 #include "containerfs/options.hpp"
 #include "containerfs/util/log.hpp"
@@ -141,8 +142,9 @@ void raise_fd_limit() {
 
 int main(int argc, char* argv[]) {
   // The daemon's own helper (kernel/injector_process.hpp), started by it.
-  if (argc >= 2 && std::string_view(argv[1]) == "--injector-service")
-    return kernel::run_injector_service(3, argc >= 3 && std::string_view(argv[2]) == "--syslog");
+  if (argc >= 2 && argv[1] == kernel::kInjectorServiceFlag)
+    return kernel::run_injector_service(kernel::kInjectorControlFd,
+                                        argc >= 3 && argv[2] == kernel::kInjectorSyslogFlag);
   kernel::Reaper::prepare_process();
   raise_fd_limit();
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -221,6 +223,8 @@ int main(int argc, char* argv[]) {
                                       (void)containers->watch_child(pid, pidfd);
                                     }});
   fs.injector = &injector;
+  model::HomePlaces places(parsed.options.state);
+  fs.places = &places;
   fuse::EventsWatcher events;
   fs.events = &events;
   fs.containers = containers.get();

@@ -1,6 +1,7 @@
-// containerfs::fuse::parse_pid_list: what a write to a tasks file is parsed as.
-// Properties: a parsed list is non-empty, every pid is in [0, 2^22], and the
-// list written back one pid a line parses to the same list.
+// containerfs::fuse::parse_pid_lines: what a write to a tasks file is parsed as.
+// Properties: every pid is in [0, 2^22], the lines end in increasing order
+// within the text, and the list written back one pid a line parses to the
+// same pids; an empty list comes from blank lines only.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,18 +11,22 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto pids = containerfs::fuse::parse_pid_list(text);
-  if (!pids) {
-    FUZZ_CHECK(pids.error() == EINVAL);
+  auto lines = containerfs::fuse::parse_pid_lines(text);
+  if (!lines) {
+    FUZZ_CHECK(lines.error() == EINVAL);
     return 0;
   }
-  FUZZ_CHECK(!pids->empty());
+  if (lines->empty()) FUZZ_CHECK(text.find_first_not_of(" \t\r\n") == std::string_view::npos);
   std::string again;
-  for (pid_t p : *pids) {
-    FUZZ_CHECK(p >= 0 && p <= (1 << 22));
-    again += std::to_string(p) + "\n";
+  std::size_t before = 0;
+  for (const auto& line : *lines) {
+    FUZZ_CHECK(line.pid >= 0 && line.pid <= (1 << 22));
+    FUZZ_CHECK(line.end > before && line.end <= size);
+    before = line.end;
+    again += std::to_string(line.pid) + "\n";
   }
-  auto reparsed = containerfs::fuse::parse_pid_list(again);
-  FUZZ_CHECK(reparsed && *reparsed == *pids);
+  auto reparsed = containerfs::fuse::parse_pid_lines(again);
+  FUZZ_CHECK(reparsed && reparsed->size() == lines->size());
+  for (std::size_t i = 0; reparsed && i < lines->size(); ++i) FUZZ_CHECK((*reparsed)[i].pid == (*lines)[i].pid);
   return 0;
 }

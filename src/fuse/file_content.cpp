@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "containerfs/fuse/filesystem.hpp"
-#include "containerfs/fuse/tasks_write.hpp"
 #include "containerfs/model/controller_files.hpp"
 #include "containerfs/kernel/process.hpp"
 #include "containerfs/util/file_io.hpp"
@@ -87,7 +86,6 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
     return data.size();
   }
   switch (node.kind) {
-    case FileKind::tasks: return write_tasks(fs, req, node.id, data);
     case FileKind::hostname: {
       if (auto ok = fs.containers->set_hostname(node.id, data); !ok)
         return fail(log::refuse(ok.error(), "hostname of {}: not one line of at most 64 bytes, or refused",

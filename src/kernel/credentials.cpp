@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "containerfs/kernel/pidfd.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::kernel {
@@ -41,8 +42,7 @@ ActingAs::~ActingAs() {
 Status may_signal(UserIds who, int pidfd) {
   auto as = ActingAs::assume(who);
   if (!as) return fail(as.error());
-  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return {};
-  return fail_errno();
+  return Pidfd::send_signal(pidfd, 0);
 }
 
 }  // namespace containerfs::kernel

@@ -19,6 +19,7 @@
 
 #include "containerfs/kernel/init_title.hpp"
 #include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/kernel/pidfd.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
@@ -160,7 +161,7 @@ bool has_exited(int pidfd) {
 // exit, then the reap (ECHILD is fine: not, or no longer, our child).
 // False if it is still running after the bound.
 bool kill_and_reap(int pidfd) {
-  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  (void)Pidfd::send_signal(pidfd, SIGKILL);
   pollfd pfd{pidfd, POLLIN, 0};
   if (::poll(&pfd, 1, kSpawnStepMs) <= 0) return false;
   (void)reap_pidfd(pidfd, false);
@@ -244,9 +245,9 @@ int child_main(void* arg) {
   pid_t grandchild = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   if (grandchild < 0) child_fail(plan, errno);
   if (grandchild == 0) become_init(plan);
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, grandchild, 0));
-  if (pidfd < 0) child_fail(plan, errno);
-  send_pidfd(plan->status_sock, pidfd);
+  auto pidfd = Pidfd::open(grandchild);
+  if (!pidfd) child_fail(plan, pidfd.error());
+  send_pidfd(plan->status_sock, pidfd->get());
   ::_exit(0);
 }
 
@@ -389,7 +390,7 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     const UniqueFd& grandchild;
     bool& handed_out;
     ~Cleanup() {
-      if (!handed_out && grandchild) ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
+      if (!handed_out && grandchild) (void)Pidfd::send_signal(grandchild.get(), SIGKILL);
       if (handed_out) {
         pollfd pfd{intermediate.get(), POLLIN, 0};
         if (::poll(&pfd, 1, kSpawnStepMs) > 0) {

@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/util/fd.hpp"
 #include "containerfs/util/file_io.hpp"
 
 namespace containerfs::kernel {
@@ -84,6 +86,23 @@ Result<pid_t> tgid_of(pid_t tid) {
   auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), pid);
   if (ec != std::errc()) return fail(EINVAL);
   return pid;
+}
+
+Result<bool> under_seccomp(pid_t pid) {
+  UniqueFd dir(::open(fmt::format("/proc/{}/task", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return fail(errno == ENOENT ? ESRCH : errno);
+  DIR* d = ::fdopendir(dir.get());
+  if (!d) return fail_errno();
+  dir.release();
+  std::vector<pid_t> tids;
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') tids.push_back(std::atoi(e->d_name));
+  ::closedir(d);
+  // (/proc/TID is there for every thread, if not listed.) A thread that
+  // exited meanwhile, or a kernel without seccomp, has no such line.
+  for (pid_t tid : tids)
+    if (auto mode = status_field(tid, "Seccomp"); mode && !mode->empty() && *mode != "0") return true;
+  return false;
 }
 
 Result<std::optional<pid_t>> pid_as_seen_by(pid_t pid, pid_t reader) {

@@ -1,9 +1,9 @@
 // The origins record (state/origins.hpp).
 #include "containerfs/state/origins.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include "containerfs/state/canonical_number.hpp"
 
 namespace containerfs::state {
 
@@ -14,15 +14,6 @@ constexpr std::string_view kHeader = "containerfs-origins 1";
 bool keepable(std::string_view cgroup) {
   return cgroup.starts_with('/') && cgroup.find('\n') == std::string_view::npos &&
          cgroup.find('\0') == std::string_view::npos;
-}
-
-template <typename T>
-bool parse_number(std::string_view text, T& out) {
-  // One spelling per number: no sign, no leading zero.
-  if (text.empty() || text.front() == '+' || text.front() == '-') return false;
-  if (text.size() > 1 && text.front() == '0') return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size();
 }
 
 }  // namespace
@@ -50,8 +41,8 @@ Result<std::vector<Origin>> decode_origins(std::string_view text) {
     auto sp2 = line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos) return fail(EINVAL);
     Origin o;
-    if (!parse_number(line.substr(0, sp1), o.pid) || o.pid <= 0) return fail(EINVAL);
-    if (!parse_number(line.substr(sp1 + 1, sp2 - sp1 - 1), o.start)) return fail(EINVAL);
+    if (!parse_canonical_number(line.substr(0, sp1), o.pid) || o.pid <= 0) return fail(EINVAL);
+    if (!parse_canonical_number(line.substr(sp1 + 1, sp2 - sp1 - 1), o.start)) return fail(EINVAL);
     o.cgroup = std::string(line.substr(sp2 + 1));
     if (!keepable(o.cgroup)) return fail(EINVAL);
     out.push_back(std::move(o));

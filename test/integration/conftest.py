@@ -61,6 +61,19 @@ def faults_survived(request):
     return request.config.stash.setdefault(helpers.FAULTS_SURVIVED, {})
 
 
+@pytest.fixture(scope="session")
+def program(tmp_path_factory):
+    """program(NAME): test/integration/programs/NAME.c compiled with cc,
+    once per run; the path of the executable."""
+    built = {}
+
+    def get(name):
+        if name not in built:
+            built[name] = helpers.compile_program(name, tmp_path_factory.mktemp(f"program-{name}"))
+        return built[name]
+    return get
+
+
 @pytest.fixture
 def procs():
     """The test's processes and clean-ups (helpers.Procs), killed by pid and

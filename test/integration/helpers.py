@@ -45,6 +45,8 @@ CGROUP_TIMEOUT = 5.0
 WATCHDOG_SECONDS = 120.0
 
 PY = sys.executable or "/usr/bin/python3"
+# Small C programs the tests run (the `program` fixture compiles them).
+PROGRAMS = Path(__file__).resolve().parent / "programs"
 # A plain user, uid and gid 1000 with no supplementary groups: setpriv
 # prefixes that run a command as that user.
 USER_ID = 1000
@@ -241,6 +243,15 @@ def read_line(stream, timeout):
 
 
 # ---------------------------------------------------------------- processes
+
+def compile_program(name, outdir):
+    """PROGRAMS/NAME.c compiled with cc into outdir; the executable's path."""
+    exe = Path(outdir) / name
+    r = run(["cc", "-O1", "-Wall", "-pthread", "-o", str(exe), str(PROGRAMS / f"{name}.c"), "-lm"],
+            check=False, timeout=60)
+    assert r.returncode == 0, f"cc {name}.c: {r.stderr}"
+    return str(exe)
+
 
 def proc_status(pid):
     """/proc/PID/status as a dict, or None if the process is gone."""
@@ -694,12 +705,30 @@ def assert_untouched(pid, before, tracer=0, state=None):
         assert after["state"] == state, f"{pid} state {after['state']}, expected {state}"
 
 
+def assert_refused(cfs, container, pid, want, log_has=()):
+    """Writing pid to the container's tasks fails with errno `want`, and
+    nothing changed: every thread's namespaces, the cgroup, not traced, not
+    stopped, and the container's tasks as they were; the daemon's log says
+    each of `log_has`."""
+    before = process_view(pid)
+    listed = cfs.task_pids(container)
+    err = write_errno(cfs.path(container, "tasks"), str(pid))
+    assert err == want, errname(err)
+    assert_untouched(pid, before)
+    assert cfs.task_pids(container) == listed
+    for text in log_has:
+        wait_until(lambda: text in cfs.log(), 5, what=f"{text!r} in the daemon's log")
+
+
 def assert_moved(cfs, container, pid, names=DEFAULT_FRESH):
     """Every thread of pid is in the container's namespaces, the process in
     the container's member cgroup; nobody traces it."""
     want = container_ns(cfs, container, names)
     for tid in threads_of(pid):
-        got = {n: child_ns_ino(pid, n, tid) for n in names}
+        try:
+            got = {n: child_ns_ino(pid, n, tid) for n in names}
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue  # the thread is exiting (as thread_ns)
         assert got == want, f"thread {tid} of {pid}: {got} != {want}"
     members = cfs.members_cgroup(container)
     assert cgroup_of(pid) == cgroup_rel(members)

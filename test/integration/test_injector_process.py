@@ -188,7 +188,9 @@ def test_a_move_refuses_the_injector_process_itself(cfs):
 # play the daemon's part, to pin down the contract the crash loop relies on.
 
 # magic pid ns_source nstypes has_join has_undo has_pidfd has_requester uid gid
-JOB = struct.Struct("=IiiiIIIIII")
+# has_place, then (padding) the working directory and the root to put a
+# process back in: dev ino path[PATH_MAX] each
+JOB = struct.Struct("=IiiiIIIIIII4xQQ4096sQQ4096s")
 NOTE = struct.Struct("=Ii")       # kind error
 MAGIC = 0x31736663
 PREPARED, PROCEED, DONE, JOINED, PROCEED_JOINED = 1, 2, 3, 4, 5
@@ -209,7 +211,7 @@ class Helper:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = [theirs.fileno()] + [fd for fd in (join, undo, pidfd) if fd is not None]
         msg = JOB.pack(MAGIC, pid, source, nstypes, join is not None, undo is not None,
-                       pidfd is not None, 0, 0, 0)
+                       pidfd is not None, 0, 0, 0, 0, 0, 0, b"", 0, 0, b"")
         socket.send_fds(self.ctrl, [msg], fds)
         theirs.close()
         ours.settimeout(10)
@@ -413,8 +415,10 @@ def test_helper_ignores_a_malformed_job_and_serves_the_next(helper, procs):
     """A message that is not a job (wrong magic, descriptors missing) is
     logged and dropped; the helper goes on."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    socket.send_fds(helper.ctrl, [JOB.pack(0xdead, 1, 1, 0, 0, 0, 0, 0, 0, 0)], [theirs.fileno()])
-    socket.send_fds(helper.ctrl, [JOB.pack(MAGIC, 1, 1, 0, 1, 0, 0, 0, 0, 0)], [theirs.fileno()])
+    socket.send_fds(helper.ctrl, [JOB.pack(0xdead, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b"", 0, 0, b"")],
+                    [theirs.fileno()])
+    socket.send_fds(helper.ctrl, [JOB.pack(MAGIC, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, b"", 0, 0, b"")],
+                    [theirs.fileno()])
     helper.ctrl.send(b"\x01\x02")  # not a job at all
     theirs.close()
     ours.settimeout(2)

@@ -22,9 +22,10 @@ import helpers
 from helpers import (assert_untouched, child_ns_ino, container_ns, errname, process_view, read_line,
                      run, threads_of, wait_until, write_errno)
 
-# -o splits on commas: the list escapes them (containerfs(8)). No own mount
-# or user namespace: a multi-threaded process may enter.
-LIGHT = r"network\,uts\,ipc\,pid"
+# -o splits on commas: the list escapes them (containerfs(8)). No pid
+# namespace of its own: a multi-threaded process may enter.
+LIGHT = r"network\,uts\,ipc\,mount"
+LIGHT_NAMES = ("network", "uts", "ipc", "mount")
 ALL = ("network", "uts", "ipc", "pid", "mount", "cgroup")
 
 # ---------------------------------------------------------------- filters
@@ -184,15 +185,18 @@ def helper(tmp_path_factory):
     return str(exe)
 
 
-def start(procs, helper, *filters, thread=None, strict=False):
+def start(procs, helper, *filters, thread=None, strict=False, command=()):
     """A helper process under `filters` (and one more thread under
-    `thread`, or strict mode); returns once it waits, set up."""
+    `thread`, or strict mode; or running `command` under them, which says
+    "ready" itself); returns once it waits, set up."""
     args = [helper]
     if thread is not None:
         args += ["--thread", as_hex(thread)]
     if strict:
         args.append("--strict")
     args += [as_hex(f) for f in filters]
+    if command:
+        args += ["--", *command]
     p = procs.popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     line = read_line(p.stdout, 10)
     assert line == b"ready\n", f"helper said {line!r}"
@@ -282,14 +286,18 @@ def test_pidfd_open_answered_enosys_moves_through_proc(cfs, procs, helper):
     assert_moved(cfs, "web", p.pid)
 
 
-def test_writer_under_allowing_filter_enters_itself(cfs, helper):
-    """`echo $$ > tasks` by a shell under a filter: its next instruction
-    runs inside."""
+def test_writer_under_allowing_filter_is_moved_from_another_process(cfs, procs, helper):
+    """A shell under a filter that lets the move through (moving itself is
+    refused: see below) is moved when another process writes its pid."""
     cfs.mkdir("web")
+    p = start(procs, helper, answer("mount", RET_ERRNO | errno.EPERM),
+              command=("sh", "-c", "echo ready; read line; readlink /proc/self/ns/net"))
+    assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
+    assert_moved(cfs, "web", p.pid)
+    p.stdin.write(b"go\n")
+    p.stdin.flush()
     net = os.stat(cfs.path("web", "network")).st_ino
-    r = run([helper, as_hex(answer("mount", RET_ERRNO | errno.EPERM)), "--", "sh", "-c",
-             'echo $$ > "$1"; exec readlink /proc/self/ns/net', "sh", cfs.path("web", "tasks")])
-    assert r.stdout.split() == [f"net:[{net}]"]
+    assert read_line(p.stdout, 5) == f"net:[{net}]\n".encode()
 
 
 # ---------------------------------------------------------------- refusals
@@ -347,7 +355,7 @@ def test_threads_under_an_allowing_filter_all_move(cfs, procs, helper):
     p = start(procs, helper, answer("mount", RET_KILL_PROCESS), thread=allow_all())
     assert sorted(seccomp_modes(p.pid).values()) == ["2", "2"]
     assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
-    assert_moved(cfs, "web", p.pid, names=("network", "uts", "ipc", "pid"))
+    assert_moved(cfs, "web", p.pid, names=LIGHT_NAMES)
 
 
 def test_strict_mode_is_eperm_and_lives_on(cfs, procs, helper):
@@ -360,20 +368,26 @@ def test_strict_mode_is_eperm_and_lives_on(cfs, procs, helper):
     assert read_line(p.stdout, 5) == b"still here\n"  # it echoes: alive, not killed
 
 
-def test_writer_moving_itself_under_a_denying_filter_stays_where_it_was(cfs, helper):
-    """A writer's own filters can only be read once it has stopped, after
-    its write was answered: the write succeeds, then the move is found
-    refused, undone (cgroup) and logged; the writer runs on outside."""
+@pytest.mark.parametrize("filter_", ["allowing", "denying"])
+def test_writer_under_seccomp_moving_itself_is_eperm_untouched(cfs, helper, filter_):
+    """A writer's own filters could only be read once it has stopped, which
+    is after its write was answered: a writer under seccomp that writes its
+    own pid is refused with EPERM up front, whatever its filters would say,
+    and stays where it was; the log says to move it from another process."""
     cfs.mkdir("web")
+    filters = {"allowing": answer("mount", RET_ERRNO | errno.EPERM),
+               "denying": answer("setns", RET_ERRNO | errno.EPERM)}[filter_]
     net = child_ns_ino(os.getpid(), "network")
-    script = 'echo $$ > "$1"; readlink /proc/$$/ns/net; tail -n 1 /proc/$$/cgroup'
-    r = run([helper, as_hex(answer("setns", RET_ERRNO | errno.EPERM)), "--", "sh", "-c", script,
-             "sh", cfs.path("web", "tasks")], check=False)
+    script = 'echo $$ > "$1"; echo "rc=$?"; readlink /proc/$$/ns/net; tail -n 1 /proc/$$/cgroup'
+    r = run([helper, as_hex(filters), "--", "bash", "-c", script, "bash", cfs.path("web", "tasks")],
+            check=False)
     assert r.returncode == 0, r.stderr
-    got_net, cgroup = r.stdout.split()
+    assert "Operation not permitted" in r.stderr, r.stderr
+    rc, got_net, cgroup = r.stdout.split()
+    assert rc == "rc=1"
     assert got_net == f"net:[{net}]"
     members = "/" + os.path.relpath(cfs.members_cgroup("web"), helpers.find_cgroup2_mount())
     assert not cgroup.endswith(members), cgroup
-    wait_until(lambda: "setns(" in cfs.log() and "with ERRNO(1)" in cfs.log(), 5,
+    wait_until(lambda: "write its pid from another process" in cfs.log(), 5,
                what="the refusal in the daemon's log")
     assert cfs.task_pids("web") == []

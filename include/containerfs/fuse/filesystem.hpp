@@ -15,6 +15,9 @@
 namespace containerfs::kernel {
 class InjectorProcess;
 }
+namespace containerfs::model {
+class HomePlaces;
+}
 
 namespace containerfs::fuse {
 
@@ -23,6 +26,7 @@ class EventsWatcher;
 struct Filesystem {
   model::Containers* containers = nullptr;  // set once the daemon has detached
   kernel::InjectorProcess* injector = nullptr;  // moves processes into containers
+  model::HomePlaces* places = nullptr;          // where they stood before (tasks of the host)
   EventsWatcher* events = nullptr;       // poll on `events` files
 };
 
@@ -47,7 +51,8 @@ Result<model::ContainerId> container_dir(fuse_ino_t ino);
 
 // File contents as a read sees them, and the effect of a write.
 Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader);
-// Returns the number of bytes consumed, or an errno.
+// Returns the number of bytes consumed, or an errno (not for tasks files:
+// write_tasks, tasks_write.hpp).
 Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string_view data);
 bool is_writable(model::FileKind kind);
 bool is_readable(model::FileKind kind);

@@ -34,6 +34,10 @@ Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer);
 // The thread group (process) of a thread id.
 Result<pid_t> tgid_of(pid_t tid);
 
+// Whether any thread of the process is in a seccomp mode ("Seccomp:" of
+// /proc/PID/task/*/status: 1 strict, 2 filter).
+Result<bool> under_seccomp(pid_t pid);
+
 // The hostname of the uts namespace of the process `pidfd` names (exactly
 // that process: never one that reused its pid), read or set from this
 // thread by visiting that namespace for the duration of the call.

@@ -2,16 +2,22 @@
 // /proc); the write handler of tasks may have replied already.
 #include "containerfs/fuse/filesystem.hpp"
 #include "containerfs/fuse/open_file.hpp"
+#include "containerfs/fuse/tasks_write.hpp"
 
 namespace containerfs::fuse {
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t, fuse_file_info* fi) {
   auto* file = reinterpret_cast<OpenFile*>(fi->fh);
-  auto written = write_file(filesystem(req), req, file->node, std::string_view(buf, size));
-  if (!written) {
-    if (written.error() == kAlreadyReplied) return;
-    return (void)fuse_reply_err(req, written.error());
+  Filesystem& fs = filesystem(req);
+  const std::string_view data(buf, size);
+  if (file->node.kind == model::FileKind::tasks) {
+    auto outcome = write_tasks(fs, req, file->node, data);
+    if (!outcome) return (void)fuse_reply_err(req, outcome.error());
+    if (!outcome->replied) fuse_reply_write(req, outcome->bytes);
+    return;
   }
+  auto written = write_file(fs, req, file->node, data);
+  if (!written) return (void)fuse_reply_err(req, written.error());
   fuse_reply_write(req, *written);
 }
 

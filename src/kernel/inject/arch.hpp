@@ -68,9 +68,9 @@ Regs syscall_regs(const Regs& base, std::uint64_t insn, long nr,
 // that is an implementation detail), so an interrupted system call
 // (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND, -ERESTART_RESTARTBLOCK) is
 // set up to run again here; the kernel's own fix-up then finds nothing to do.
-// Unless `signal_pending` (we re-queued signals, so signal delivery runs for
-// certain): then the kernel decides (EINTR for a handler without SA_RESTART)
-// and the original registers are right.
+// Unless `signal_pending` (a signal its mask lets through is pending, so
+// signal delivery runs for certain): then the kernel decides (EINTR for a
+// handler without SA_RESTART) and the original registers are right.
 // `compat_insn`: the interrupted instruction was the ia32 `int $0x80`.
 Regs regs_for_exit_stop(const Regs& original, bool signal_pending, bool compat_insn);
 

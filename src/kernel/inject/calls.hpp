@@ -6,7 +6,7 @@
 #pragma once
 
 #include <fcntl.h>
-#include <signal.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -30,6 +30,11 @@ inline std::uint64_t arg(long v) { return static_cast<std::uint64_t>(v); }
 inline SysCall pidfd_open(pid_t pid) { return {SYS_pidfd_open, {arg(pid), 0, 0, 0, 0, 0}}; }
 inline SysCall setns(long fd, int nstype) { return {SYS_setns, {arg(fd), arg(nstype), 0, 0, 0, 0}}; }
 inline SysCall close(long fd) { return {SYS_close, {arg(fd), 0, 0, 0, 0, 0}}; }
+inline SysCall unshare_fs() { return {SYS_unshare, {arg(CLONE_FS), 0, 0, 0, 0, 0}}; }
+// A directory path written at `path` in the target: the working directory
+// and the root a process is put back in (place_restore.cpp).
+inline SysCall chdir(std::uint64_t path) { return {SYS_chdir, {path, 0, 0, 0, 0, 0}}; }
+inline SysCall chroot(std::uint64_t path) { return {SYS_chroot, {path, 0, 0, 0, 0, 0}}; }
 // pidfd_open answers on which the thread joins through /proc/PID/ns/X
 // instead (no pidfds in that kernel, or the source is not in its view).
 inline bool takes_proc_path(long pidfd_open_result) {
@@ -41,24 +46,6 @@ inline SysCall open_ns(std::uint64_t path) {
   return {SYS_openat, {arg(AT_FDCWD), path, arg(O_RDONLY | O_CLOEXEC), 0, 0, 0}};
 }
 
-// Re-queueing signals intercepted during the injection uses a scratch area:
-// a full signal mask, the old mask, then siginfo_t slots.
-inline std::uint64_t full_mask_at(std::uint64_t scratch) { return scratch; }
-inline std::uint64_t old_mask_at(std::uint64_t scratch) { return scratch + 8; }
-inline std::uint64_t siginfo_at(std::uint64_t scratch, std::size_t slot) {
-  return scratch + 16 + slot * sizeof(siginfo_t);
-}
-inline SysCall block_all_signals(std::uint64_t scratch) {
-  return {SYS_rt_sigprocmask, {arg(SIG_BLOCK), full_mask_at(scratch), old_mask_at(scratch), 8, 0, 0}};
-}
-inline SysCall restore_signal_mask(std::uint64_t scratch) {
-  return {SYS_rt_sigprocmask, {arg(SIG_SETMASK), old_mask_at(scratch), 0, 8, 0, 0}};
-}
-// Queues a signal to the thread itself (ids in its own pid namespace).
-inline SysCall queue_signal(pid_t tgid, pid_t tid, int sig, std::uint64_t info) {
-  return {SYS_rt_tgsigqueueinfo, {arg(tgid), arg(tid), arg(sig), info, 0, 0}};
-}
-
 // For log lines.
 inline std::string_view name_of(long nr) {
   switch (nr) {
@@ -66,8 +53,9 @@ inline std::string_view name_of(long nr) {
     case SYS_setns: return "setns";
     case SYS_close: return "close";
     case SYS_openat: return "openat";
-    case SYS_rt_sigprocmask: return "rt_sigprocmask";
-    case SYS_rt_tgsigqueueinfo: return "rt_tgsigqueueinfo";
+    case SYS_unshare: return "unshare";
+    case SYS_chdir: return "chdir";
+    case SYS_chroot: return "chroot";
     default: return "a system call";
   }
 }

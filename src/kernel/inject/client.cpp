@@ -47,6 +47,19 @@ Status await(int sock, Kind kind, std::chrono::milliseconds timeout) {
   return {};
 }
 
+// A recorded place as the job carries it; false (none sent) for a path
+// that does not fit.
+bool put_place(const ProcessPlace& place, Job& job) {
+  auto put = [](const KnownDir& dir, Job::Dir& out) {
+    if (dir.path.size() >= sizeof out.path) return false;
+    out.dev = dir.dev;
+    out.ino = dir.ino;
+    std::memcpy(out.path, dir.path.c_str(), dir.path.size() + 1);
+    return true;
+  };
+  return put(place.cwd, job.cwd) && put(place.root, job.root);
+}
+
 }  // namespace
 
 // --- MoveTicket -----------------------------------------------------------
@@ -95,7 +108,7 @@ void InjectorProcess::stop_locked() {
     else
       log::warn("inject: the injector process {} is still busy; left to finish alone", pid_.load());
   }
-  pidfd_.reset();
+  pidfd_ = Pidfd();
   pid_ = 0;
 }
 
@@ -111,9 +124,10 @@ Status InjectorProcess::ensure_running_locked() {
   }
   auto pair = seqpacket_pair();
   if (!pair) return fail(pair.error());
-  // Its end becomes fd 3 in the helper; dup2 onto itself would keep CLOEXEC.
-  if (pair->theirs.get() == 3) {
-    int moved = ::fcntl(3, F_DUPFD_CLOEXEC, 4);
+  // Its end becomes the helper's control fd; dup2 onto itself would keep
+  // CLOEXEC.
+  if (pair->theirs.get() == kInjectorControlFd) {
+    int moved = ::fcntl(kInjectorControlFd, F_DUPFD_CLOEXEC, kInjectorControlFd + 1);
     if (moved < 0) return fail(errno);
     pair->theirs.reset(moved);
   }
@@ -121,7 +135,7 @@ Status InjectorProcess::ensure_running_locked() {
   posix_spawnattr_t attr;
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawnattr_init(&attr);
-  ::posix_spawn_file_actions_adddup2(&actions, pair->theirs.get(), 3);
+  ::posix_spawn_file_actions_adddup2(&actions, pair->theirs.get(), kInjectorControlFd);
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
@@ -129,25 +143,25 @@ Status InjectorProcess::ensure_running_locked() {
   ::posix_spawnattr_setsigdefault(&attr, &all);
   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   // Spelled as kInjectorCommandLine (how an injector process is recognised).
-  const char* argv[] = {"containerfs-injector", "--injector-service",
-                        options_.syslog ? "--syslog" : nullptr, nullptr};
+  const std::string service(kInjectorServiceFlag), syslog(kInjectorSyslogFlag);
+  const char* argv[] = {"containerfs-injector", service.c_str(), options_.syslog ? syslog.c_str() : nullptr,
+                        nullptr};
   pid_t pid = 0;
   int rc = ::posix_spawn(&pid, options_.program.c_str(), &actions, &attr,
                          const_cast<char* const*>(argv), environ);
   ::posix_spawn_file_actions_destroy(&actions);
   ::posix_spawnattr_destroy(&attr);
   if (rc != 0) return fail(rc);
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    int err = errno;
+  auto pidfd = Pidfd::open(pid);
+  if (!pidfd) {
     ::kill(pid, SIGKILL);  // cannot be watched: never leave it behind
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    return fail(err);
+    return fail(pidfd.error());
   }
-  pidfd_.reset(pidfd);
+  pidfd_ = std::move(*pidfd);
   pid_ = pid;
-  if (options_.on_start) options_.on_start(pid, pidfd);
+  if (options_.on_start) options_.on_start(pid, pidfd_.get());
   control_ = std::move(pair->ours);
   log::debug("inject: injector process {} started", pid);
   return {};
@@ -168,6 +182,7 @@ Result<MoveTicket> InjectorProcess::begin(MoveRequest request) {
     job.requester_uid = request.requester->uid;
     job.requester_gid = request.requester->gid;
   }
+  if (request.place) job.has_place = put_place(*request.place, job);
   std::vector<int> fds{pair->theirs.get()};
   if (job.has_join) fds.push_back(request.join_cgroup.get());
   if (job.has_undo) fds.push_back(request.undo_cgroup.get());

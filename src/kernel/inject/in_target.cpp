@@ -1,6 +1,6 @@
 // The part of ProcessInjection that acts inside the target: choosing the
 // system call instruction, injecting calls (one thread or all at once),
-// joining the namespaces (pidfd path, /proc path), re-queueing signals.
+// joining the namespaces (pidfd path, /proc path).
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <linux/nsfs.h>
@@ -17,7 +17,7 @@
 
 #include "calls.hpp"
 #include "kinds.hpp"
-#include "session.hpp"
+#include "process_injection.hpp"
 
 namespace containerfs::kernel::inject_detail {
 
@@ -47,7 +47,7 @@ Result<std::uint64_t> ProcessInjection::insn_for(Thread& th) {
   return *gadget_;
 }
 
-Result<long> ProcessInjection::note(Thread& th, long nr, Result<long> r) {
+Result<long> ProcessInjection::note_failure(Thread& th, long nr, Result<long> r) {
   if (r) return r;
   th.failure = r.error();
   if (r.error() != ESRCH) {
@@ -80,8 +80,8 @@ std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>&
       continue;
     }
     // Judged beforehand (check_seccomp); this catches an argument that
-    // turned out other than foreseen. The thread stays usable: a signal
-    // mask blocked for re-queueing must still be restored.
+    // turned out other than foreseen. The thread stays usable (its
+    // registers and signal mask are restored all the same).
     if (auto ok = seccomp_lets_through(th, *insn, sys[i]); !ok) {
       out[i] = std::unexpected(ok.error());
       continue;
@@ -96,14 +96,14 @@ std::vector<Result<long>> ProcessInjection::call_all(const std::vector<Thread*>&
   }
   run_calls(calls, SyscallTimeouts{opts_.syscall_timeout, opts_.stop_timeout});
   for (std::size_t k = 0; k < calls.size(); ++k)
-    out[index[k]] = note(*ths[index[k]], calls[k].nr, *calls[k].result);
+    out[index[k]] = note_failure(*ths[index[k]], calls[k].nr, *calls[k].result);
   return out;
 }
 
 Result<long> ProcessInjection::call(Thread& th, const SysCall& sys) { return call_all({&th}, {sys})[0]; }
 
 bool ProcessInjection::vanished(const Thread& th, const Result<long>& r) const {
-  return !r && r.error() == ESRCH && th.tracee.gone() && pidfd_alive(pidfd_.get());
+  return !r && r.error() == ESRCH && th.tracee.gone() && pidfd_.alive();
 }
 
 std::pair<std::vector<std::uint64_t>, pid_t> ProcessInjection::stack_pointers() {
@@ -174,6 +174,24 @@ std::vector<std::size_t> ProcessInjection::pidfd_openers(const std::vector<Threa
   return opener;
 }
 
+// setns(CLONE_NEWNS) takes a filesystem context (cwd, root, umask) of the
+// thread's own, and pthreads share one: each thread that joins a mount
+// namespace gets its copy first (unshare(CLONE_FS) is allowed in a
+// multi-threaded process), right before its setns.
+Status ProcessInjection::unshare_fs(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
+  std::vector<Thread*> group;
+  for (std::size_t i = 0; i < ths.size(); ++i)
+    if (unshares_fs(masks[i])) group.push_back(ths[i]);
+  auto rs = call_all(group, std::vector<SysCall>(group.size(), calls::unshare_fs()));
+  for (std::size_t k = 0; k < group.size(); ++k) {
+    if (vanished(*group[k], rs[k])) continue;
+    if (!rs[k]) return std::unexpected(rs[k].error());
+    if (*rs[k] < 0)
+      return refuse(static_cast<int>(-*rs[k]), fmt::format("unshare(CLONE_FS) failed in thread {}", group[k]->tracee.tid()));
+  }
+  return {};
+}
+
 Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
   Status result;
   auto keep_first = [&](Status s) {
@@ -196,7 +214,7 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
     for (std::size_t k = 0; k < openers.size(); ++k) fds[opener_index[k]] = opened[k];
     // The number named our source when they opened it iff the source is
     // still alive now: a pid is recycled only after its process is gone.
-    if (!pidfd_alive(src_pidfd_.get())) keep_first(refuse(ESRCH, "the namespace source exited"));
+    if (!src_pidfd_.alive()) keep_first(refuse(ESRCH, "the namespace source exited"));
     std::vector<std::size_t> open;  // threads with a pidfd to use
     for (std::size_t i = 0; i < ths.size(); ++i) {
       const Result<long>& fd = fds[opener[i]];
@@ -216,12 +234,18 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
     // has changed anywhere. Then all the others at once.
     for (std::size_t part = 0; part < 2 && result && !open.empty(); ++part) {
       std::vector<Thread*> group;
+      std::vector<int> group_masks;
       std::vector<SysCall> setns;
       for (std::size_t k = part == 0 ? 0 : 1; k < (part == 0 ? 1 : open.size()); ++k) {
         group.push_back(ths[open[k]]);
+        group_masks.push_back(masks[open[k]]);
         setns.push_back(calls::setns(*fds[opener[open[k]]], masks[open[k]]));
       }
       if (group.empty()) break;
+      if (auto s = unshare_fs(group, group_masks); !s) {
+        keep_first(s);
+        break;
+      }
       auto rs = call_all(group, setns);
       for (std::size_t k = 0; k < group.size(); ++k) {
         if (vanished(*group[k], rs[k])) continue;
@@ -229,9 +253,8 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
           keep_first(std::unexpected(rs[k].error()));
         } else if (*rs[k] < 0) {
           keep_first(refuse(static_cast<int>(-*rs[k]), fmt::format("setns failed in thread {}", group[k]->tracee.tid())));
-          if (part == 1 && log_)
-            log_(fmt::format("containerfs: pid {}: thread {} was not moved, other threads were", req_.pid,
-                             group[k]->tracee.tid()));
+          if (part == 1)
+            note(fmt::format("pid {}: thread {} was not moved, other threads were", req_.pid, group[k]->tracee.tid()));
         }
       }
     }
@@ -260,6 +283,7 @@ Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std
 }
 
 Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
+  if (auto s = unshare_fs({&th}, {mask}); !s) return s;
   auto buf = scratch();
   if (!buf) return refuse(buf.error(), "no stack memory to borrow in the target");
   std::vector<pid_t> candidates{req_.ns_source_pid};
@@ -315,65 +339,6 @@ Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {
   }
   for (auto [flag, fd] : opened) (void)call(th, calls::close(fd));
   return result;
-}
-
-void ProcessInjection::requeue_signals(Thread& th) {
-  Tracee& t = th.tracee;
-  auto drop_sigstop = [&] {
-    auto& v = t.intercepted();
-    auto it = std::remove_if(v.begin(), v.end(), [](const siginfo_t& si) { return si.si_signo == SIGSTOP; });
-    if (it != v.end()) resend_sigstop_ = true;  // cannot be blocked: sent again after detaching
-    v.erase(it, v.end());
-  };
-  drop_sigstop();
-  if (t.intercepted().empty() || t.gone() || !t.stopped()) return;
-  auto report = [&](std::string_view what, int err) {
-    if (log_)
-      log_(fmt::format("containerfs: pid {} thread {}: signals intercepted during the injection "
-                       "could not all be re-queued: {}: {}",
-                       req_.pid, t.tid(), what, std::strerror(err)));
-  };
-  if (th.failure != 0) return report("injection failed", th.failure);
-  auto buf = scratch();
-  if (!buf) return report("no scratch memory", buf.error());
-  auto st = read_status(procdir_.get(), fmt::format("task/{}/status", t.tid()));
-  if (!st) return report("cannot read its ids", st.error());
-  // Its ids in its own pid namespace: queueing a signal to itself may carry
-  // any siginfo (the original sender, si_code, value).
-  const pid_t own_tgid = st->nstgid.back(), own_tid = st->nspid.back();
-
-  // Block everything, queue them back in order, restore the mask: with all
-  // blocked, none is dequeued (and re-intercepted) before the last call, and
-  // right after it the kernel delivers them with their exact semantics.
-  const std::uint64_t all = ~std::uint64_t{0};
-  if (auto s = mem_->write(calls::full_mask_at(*buf), &all, sizeof all); !s) return report("write", s.error());
-  auto r = call(th, calls::block_all_signals(*buf));
-  if (!r || *r < 0) return report("rt_sigprocmask", r ? static_cast<int>(-*r) : r.error());
-  drop_sigstop();
-  std::vector<siginfo_t> sigs = std::exchange(t.intercepted(), {});
-  const std::size_t per_batch = (*buf + Scratch::kSize - calls::siginfo_at(*buf, 0)) / sizeof(siginfo_t);
-  for (std::size_t i = 0; i < sigs.size() && th.failure == 0; i += per_batch) {
-    const std::size_t n = std::min(per_batch, sigs.size() - i);
-    if (auto s = mem_->write(calls::siginfo_at(*buf, 0), &sigs[i], n * sizeof(siginfo_t)); !s) {
-      report("write", s.error());
-      break;
-    }
-    for (std::size_t j = 0; j < n; ++j) {
-      const siginfo_t& si = sigs[i + j];
-      auto q = call(th, calls::queue_signal(own_tgid, own_tid, si.si_signo, calls::siginfo_at(*buf, j)));
-      if (!q || *q < 0) report(fmt::format("rt_tgsigqueueinfo({})", si.si_signo), q ? static_cast<int>(-*q) : q.error());
-    }
-  }
-  // Whatever happened above, the mask goes back.
-  r = call(th, calls::restore_signal_mask(*buf));
-  if (!r || *r < 0) {
-    if (log_)
-      log_(fmt::format("containerfs: pid {} thread {}: its signal mask could not be restored: {}", req_.pid,
-                       t.tid(), std::strerror(r ? static_cast<int>(-*r) : r.error())));
-    return;
-  }
-  drop_sigstop();
-  t.set_signal_pending();
 }
 
 }  // namespace containerfs::kernel::inject_detail

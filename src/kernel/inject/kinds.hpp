@@ -28,10 +28,11 @@ inline constexpr KindInfo kKinds[] = {
     {CLONE_NEWCGROUP, "cgroup", "cgroup", nullptr, false},
     // setns(CLONE_NEWTIME) switches both (and needs a single thread: EUSERS).
     {CLONE_NEWTIME, "time", "time", "time_for_children", true},
-    // Joining a mount namespace makes the process's root and working
-    // directory the root of that namespace (setns(2)); it needs an fs_struct
-    // not shared with other threads.
-    {CLONE_NEWNS, "mnt", "mnt", nullptr, true},
+    // Joining a mount namespace makes the thread's root and working
+    // directory the root of that namespace (setns(2)); it needs a
+    // filesystem context not shared with other threads, which a thread of a
+    // multi-threaded process gets first (unshare(CLONE_FS)).
+    {CLONE_NEWNS, "mnt", "mnt", nullptr, false},
 };
 
 inline constexpr int all_flags() {

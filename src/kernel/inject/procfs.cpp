@@ -4,7 +4,6 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,13 @@ bool parse_int(std::string_view s, T& out) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p != s.data();
+}
+
+std::uint64_t parse_hex(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  std::uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  return v;
 }
 
 std::vector<pid_t> parse_pid_list(std::string_view s) {
@@ -44,16 +50,6 @@ std::unexpected<int> fail_proc() { return fail(errno == ENOENT ? ESRCH : (errno 
 
 }  // namespace
 
-Result<UniqueFd> pidfd_open_pid(pid_t pid) {
-  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!fd) return fail_errno();
-  return fd;
-}
-
-Status pidfd_signal(int pidfd, int sig) {
-  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) return fail_errno();
-  return {};
-}
 
 Result<UniqueFd> open_proc_dir(pid_t pid) {
   UniqueFd fd(::open(fmt::format("/proc/{}", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -103,8 +99,9 @@ Result<TaskStatus> read_status(int dirfd, const std::string& path) {
       auto fields = parse_pid_list(val);  // real, effective, saved, fs
       if (fields.size() >= 2) st.euid = static_cast<uid_t>(fields[1]);
     } else if (key == "CapEff") {
-      while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.remove_prefix(1);
-      std::from_chars(val.data(), val.data() + val.size(), st.cap_effective, 16);
+      st.cap_effective = parse_hex(val);
+    } else if (key == "SigPnd" || key == "ShdPnd") {
+      st.pending |= parse_hex(val);
     }
     else if (key == "Threads") parse_int(val, st.threads);
     else if (key == "NSpid") st.nspid = parse_pid_list(val);
@@ -252,17 +249,6 @@ Result<std::vector<Mapping>> read_maps(int procdir, const std::string& path) {
     maps.push_back(std::move(m));
   }
   return maps;
-}
-
-Result<pid_t> pidfd_fdinfo_pid(int procdir, pid_t tid, int fd) {
-  auto text = read_small_file(procdir, fmt::format("task/{}/fdinfo/{}", tid, fd));
-  if (!text) return std::unexpected(text.error());
-  std::size_t pos = text->find("\nPid:");
-  if (pos == std::string::npos) return fail(EINVAL);  // not a pidfd
-  pid_t pid = 0;
-  std::string_view v = std::string_view(*text).substr(pos + 5);
-  if (!parse_int(v.substr(0, v.find('\n')), pid)) return fail(EIO);
-  return pid;
 }
 
 }  // namespace containerfs::kernel::inject_detail

@@ -15,12 +15,6 @@
 
 namespace containerfs::kernel::inject_detail {
 
-// pidfd_open(2), pidfd_send_signal(2) through syscall(2) (glibc 2.36's
-// <sys/pidfd.h> lacks C linkage for C++).
-Result<UniqueFd> pidfd_open_pid(pid_t pid);
-Status pidfd_signal(int pidfd, int sig);
-inline bool pidfd_alive(int pidfd) { return pidfd_signal(pidfd, 0).has_value(); }
-
 // /proc/<pid> as a directory fd; ESRCH when there is no such process.
 Result<UniqueFd> open_proc_dir(pid_t pid);
 
@@ -36,6 +30,7 @@ struct TaskStatus {
   uid_t euid = 0;                   // "Uid:", second field
   std::uint64_t cap_effective = 0;  // "CapEff:"
   int threads = 0;
+  std::uint64_t pending = 0;  // "SigPnd:" | "ShdPnd:": signals pending for it
   std::vector<pid_t> nspid;   // from the reader's pid namespace down to the task's own
   std::vector<pid_t> nstgid;
 };
@@ -45,6 +40,8 @@ struct TaskStat {
   char state = '?';
   unsigned long flags = 0;  // PF_*
 };
+constexpr unsigned long kPfIoWorker = 0x00000010;  // PF_IO_WORKER: an io_uring thread
+constexpr unsigned long kPfKthread = 0x00200000;   // PF_KTHREAD (include/linux/sched.h)
 Result<TaskStat> read_stat(int dirfd, const std::string& path);
 inline bool is_dead_state(char s) { return s == 'Z' || s == 'X' || s == 'x'; }
 
@@ -77,8 +74,5 @@ struct Mapping {
 };
 // "maps" or "task/<tid>/maps" (the main thread may have exited).
 Result<std::vector<Mapping>> read_maps(int procdir, const std::string& path);
-
-// "Pid:" of a pidfd as shown in fdinfo (in the reader's pid namespace).
-Result<pid_t> pidfd_fdinfo_pid(int procdir, pid_t tid, int fd);
 
 }  // namespace containerfs::kernel::inject_detail

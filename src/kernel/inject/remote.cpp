@@ -206,7 +206,8 @@ void on_event(RemoteCall& c, const StopEvent& ev) {
         c.result = fail(t.current_siginfo().si_signo == SIGSYS ? EPERM : EFAULT);
         return;
       }
-      // Someone else's signal: suppressed now, re-queued before detaching.
+      // A signal that cannot be blocked (SIGSTOP): suppressed now, sent
+      // again once the process is detached.
       return go_on(c);
     case K::event_stop:
       // Our interrupt before the call ran: stopped in signal delivery with

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "containerfs/kernel/inject.hpp"
+#include "containerfs/kernel/injector_process.hpp"
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::kernel::inject_detail {

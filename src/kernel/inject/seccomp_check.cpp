@@ -9,9 +9,8 @@
 // action. Filters are per thread (TSYNC is optional), so each thread is read
 // (PTRACE_SECCOMP_GET_FILTER) and judged on its own calls.
 //
-// The calls are those of move_threads(), move_thread_per_ns() and
-// requeue_signals() (in_target.cpp), built by the same functions
-// (calls.hpp):
+// The calls are those of move_threads() and move_thread_per_ns()
+// (in_target.cpp), built by the same functions (calls.hpp):
 //  - the pidfd path (the source is visible in the target): pidfd_open(source)
 //    by each fd table's opener, setns(pidfd, mask), close(pidfd). The pidfd
 //    is the lowest free descriptor of the table (every thread is stopped);
@@ -21,8 +20,12 @@
 //  - the /proc path: openat(AT_FDCWD, scratch, O_RDONLY|O_CLOEXEC), then per
 //    namespace setns(fd, CLONE_NEW*) and close(fd), with fd the next lowest
 //    free descriptor.
-//  - signals that arrive meanwhile are queued back: rt_sigprocmask(SIG_BLOCK),
-//    rt_tgsigqueueinfo(itself, any signal), rt_sigprocmask(SIG_SETMASK).
+//  - before it joins a mount namespace, a thread of a multi-threaded process
+//    makes unshare(CLONE_FS).
+// (Signals need no call: a tracer blocks them with PTRACE_SETSIGMASK. The
+// working directory and root put back on the way home are optional: a
+// filter that refuses chdir or chroot leaves the thread at the root, and
+// is not a reason to refuse the move; place_restore.cpp asks it itself.)
 // Each call is judged once more right before it is made
 // (seccomp_lets_through), so a descriptor foreseen wrong (a table shared
 // with another, running process) can fail a move but never get the process
@@ -38,7 +41,7 @@
 
 #include "calls.hpp"
 #include "kinds.hpp"
-#include "session.hpp"
+#include "process_injection.hpp"
 
 namespace containerfs::kernel::inject_detail {
 
@@ -94,9 +97,12 @@ Status ProcessInjection::seccomp_lets_through(const Thread& th, std::uint64_t in
   return refuse(EPERM, why_refused(th.tracee.tid(), *th.filters, sys, v) + "; not made");
 }
 
+bool ProcessInjection::filters_allow(const Thread& th, std::uint64_t insn, const SysCall& sys) const {
+  return !th.filters || seccomp::lets_through(th.filters->evaluate(data_of(insn, sys)).action);
+}
+
 Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
   // Each thread's mode, and the filters of those that have them.
-  std::vector<TaskStatus> status(ths.size());
   bool any = false;
   for (std::size_t i = 0; i < ths.size(); ++i) {
     Thread& th = *ths[i];
@@ -113,7 +119,6 @@ Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const st
                     fmt::format("cannot read the seccomp filters of thread {}: {}", tid, std::strerror(e)));
     }
     th.filters = std::make_shared<const seccomp::FilterChain>(std::move(*filters));
-    status[i] = std::move(*st);
     any = true;
   }
   if (!any) return {};
@@ -148,8 +153,7 @@ Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const st
         for (std::size_t j = 0; j < ths.size(); ++j) proc_path[j] = proc_path[j] || opener[j] == i;
     }
   }
-  // Scratch memory for the /proc path and for re-queueing signals; without
-  // any, neither makes a call.
+  // Scratch memory for the /proc path; without any, it makes no call.
   const Result<std::uint64_t> scratch_at = scratch_address();
 
   for (std::size_t i = 0; i < ths.size(); ++i) {
@@ -162,6 +166,7 @@ Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const st
     if (!fds) return refuse(fds.error(), fmt::format("cannot list the descriptors of thread {}", th.tracee.tid()));
 
     std::vector<SysCall> plan;
+    if (unshares_fs(masks[i])) plan.push_back(calls::unshare_fs());
     if (!proc_path[i]) {
       for (std::size_t k = 0; k < openers; ++k) {
         plan.push_back(calls::setns((*fds)[k], masks[i]));
@@ -176,14 +181,6 @@ Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const st
         plan.push_back(calls::close((*fds)[k]));
         ++k;
       }
-    }
-    if (scratch_at) {
-      const pid_t own_tgid = status[i].nstgid.back(), own_tid = status[i].nspid.back();
-      plan.push_back(calls::block_all_signals(*scratch_at));
-      for (int sig = 1; sig <= SIGRTMAX; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP)  // never intercepted; SIGSTOP is sent again instead
-          plan.push_back(calls::queue_signal(own_tgid, own_tid, sig, calls::siginfo_at(*scratch_at, 0)));
-      plan.push_back(calls::restore_signal_mask(*scratch_at));
     }
     for (const SysCall& sys : plan)
       if (auto v = judge(th, *insn, sys); !v) return std::unexpected(v.error());

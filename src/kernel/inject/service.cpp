@@ -18,11 +18,11 @@
 
 #include <fmt/format.h>
 
-#include "containerfs/kernel/inject.hpp"
 #include "containerfs/kernel/injector_process.hpp"
+#include "containerfs/kernel/pidfd.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
-#include "session.hpp"
+#include "process_injection.hpp"
 #include "wire.hpp"
 
 namespace containerfs::kernel {
@@ -30,6 +30,8 @@ namespace containerfs::kernel {
 namespace {
 
 using namespace inject_wire;
+using inject_detail::InjectorOptions;
+using inject_detail::InjectRequest;
 
 // How long a prepared move waits for the daemon's proceed before it is
 // cancelled: the daemon only answers a FUSE write in between.
@@ -41,7 +43,8 @@ Status write_pid(int cgroup_dir, pid_t pid) {
 
 // A job and the descriptors that came with it.
 struct JobFds {
-  UniqueFd sock, join, undo, pidfd;
+  UniqueFd sock, join, undo;
+  Pidfd pidfd;
 };
 
 // The service's state: a queue of jobs and a pool of worker threads. A
@@ -68,9 +71,6 @@ Status answer(int sock, Kind kind, int error) {
   return send_message(sock, &note, sizeof note);
 }
 
-// Whether the process a pidfd names is still alive: then its pid names it.
-bool still_alive(int pidfd) { return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
-
 // Puts the pid back into the cgroup it left or, if that one is gone (or
 // refuses processes now), into its nearest ancestor that takes it.
 Status put_back(int cgroup_dir, pid_t pid) {
@@ -90,6 +90,15 @@ Status put_back(int cgroup_dir, pid_t pid) {
     dir = std::move(parent);
   }
   return last;
+}
+
+// The place a job carries (its paths NUL-terminated within their arrays).
+ProcessPlace place_of(const Job& job) {
+  auto dir = [](const Job::Dir& d) {
+    return KnownDir{std::string(d.path, ::strnlen(d.path, sizeof d.path)), static_cast<dev_t>(d.dev),
+                    static_cast<ino_t>(d.ino)};
+  };
+  return ProcessPlace{dir(job.cwd), dir(job.root)};
 }
 
 // How a job ended for its thread: an answer that may only be sent once the
@@ -124,11 +133,12 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
     InjectRequest request{pid, job.ns_source_pid, job.nstypes, std::nullopt};
     if (job.has_requester)
       request.requester = Requester{job.requester_uid, job.requester_gid};
-    inject_detail::ProcessInjection op(request, service.options, service.options.log);
+    if (job.has_place) request.place = place_of(job);
+    inject_detail::ProcessInjection op(request, service.options);
     if (auto prep = op.prepare(); !prep) return {Note{Kind::prepared, prep.error()}};
     // The process the daemon checked is the one seized (not a later one
     // with its pid): as long as it lives, nobody else has its pid.
-    if (fds.pidfd && !still_alive(fds.pidfd.get())) {
+    if (fds.pidfd && !fds.pidfd.alive()) {
       log::info("inject: pid {} exited before it could be moved", pid);
       return {Note{Kind::prepared, ESRCH}};
     }
@@ -290,7 +300,7 @@ int run_injector_service(int control_fd, bool syslog) {
     jf.sock = std::move(fds[next++]);
     if (job.has_join) jf.join = std::move(fds[next++]);
     if (job.has_undo) jf.undo = std::move(fds[next++]);
-    if (job.has_pidfd) jf.pidfd = std::move(fds[next++]);
+    if (job.has_pidfd) jf.pidfd = Pidfd(std::move(fds[next++]));
     start_job(service, job, std::move(jf));
   }
   std::unique_lock lk(service.mu);

@@ -46,10 +46,12 @@ Tracee::Tracee(Tracee&& o) noexcept
       compat_insn_(o.compat_insn_),
       drop_signal_(o.drop_signal_),
       unrecoverable_(o.unrecoverable_),
+      detached_(o.detached_),
       idle_polls_(o.idle_polls_),
       current_(o.current_),
       siginfo_(o.siginfo_),
       original_(std::move(o.original_)),
+      saved_mask_(o.saved_mask_),
       intercepted_(std::move(o.intercepted_)) {
   o.released_ = true;
 }
@@ -146,6 +148,25 @@ Status Tracee::resume(int request) {
   return {};
 }
 
+Status Tracee::deliver() {
+  if (!stopped_ || current_.kind != StopEvent::Kind::signal) return fail(EINVAL);
+  stopped_ = false;
+  if (::ptrace(PTRACE_CONT, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(current_.sig))) != 0)
+    return fail_errno();
+  return {};
+}
+
+Status Tracee::block_signals() {
+  if (!stopped_) return fail(EINVAL);
+  if (saved_mask_) return {};
+  std::uint64_t mask = 0;  // the kernel's sigset_t: 64 bits on every 64-bit architecture
+  if (::ptrace(PTRACE_GETSIGMASK, tid_, sizeof mask, &mask) != 0) return fail_errno();
+  const std::uint64_t all = ~std::uint64_t{0};
+  if (::ptrace(PTRACE_SETSIGMASK, tid_, sizeof all, &all) != 0) return fail_errno();
+  saved_mask_ = mask;
+  return {};
+}
+
 Status Tracee::interrupt() {
   if (::ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) return fail_errno();
   return {};
@@ -188,6 +209,19 @@ Status Tracee::release() {
   if (gone_) return {};
   if (!stopped_) return {};  // the tracer thread's exit detaches it
   Status result;
+  if (saved_mask_) {
+    // Back before anything else: a thread must never run on with every
+    // signal blocked.
+    if (::ptrace(PTRACE_SETSIGMASK, tid_, sizeof *saved_mask_, &*saved_mask_) != 0) {
+      if (errno == ESRCH) {  // killed meanwhile
+        stopped_ = false;
+        return {};
+      }
+      unrecoverable_ = true;
+      return fail_errno();
+    }
+    saved_mask_.reset();
+  }
   if (dirty_ && original_) {
     const arch::Regs regs =
         in_signal_delivery()

@@ -1,9 +1,15 @@
 // One thread attached with PTRACE_SEIZE, owned by the tracer thread that
 // attached it.
 //
+// While it is used, the thread blocks every signal (PTRACE_SETSIGMASK at its
+// first clean stop, block_signals()): signals that arrive meanwhile stay
+// pending in the kernel, as they would while it runs with them blocked, so
+// none is taken from it, merged with a later one of its kind or stripped of
+// its siginfo (a POSIX timer's overrun count).
+//
 // RAII: release() (also run by the destructor) restores the registers saved
-// at the first stop if they were changed, and detaches, handing back a signal
-// the thread was about to receive. A thread that is not in a ptrace stop
+// at the first stop if they were changed and the signal mask, and detaches,
+// handing back a signal the thread was about to receive. A thread that is not in a ptrace stop
 // cannot be detached by PTRACE_DETACH; the kernel detaches it when the tracer
 // thread exits, which is why every operation runs on its own tracer thread
 // that exits at the end. Exits are observed with WNOWAIT and never reaped.
@@ -13,6 +19,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -75,9 +82,20 @@ class Tracee {
 
   // Resumes from the current stop (PTRACE_SYSCALL or PTRACE_CONT). Resuming
   // from a signal-delivery-stop suppresses the signal and keeps its siginfo
-  // in intercepted(), to be re-queued before detaching.
+  // in intercepted() (only SIGSTOP gets there once signals are blocked).
   Status resume(int request);
+  // Resumes from a signal-delivery-stop with the signal delivered, as if
+  // nobody were tracing (PTRACE_CONT).
+  Status deliver();
   Status interrupt();
+
+  // In a stop: blocks every signal (but SIGKILL and SIGSTOP, which cannot
+  // be), keeping the mask it had for release(). Once only.
+  Status block_signals();
+  bool signals_blocked() const { return saved_mask_.has_value(); }
+  // The mask it had before block_signals() (the one a ppoll or sigsuspend
+  // in progress will return to).
+  std::uint64_t saved_mask() const { return saved_mask_.value_or(0); }
 
   // In a signal-delivery-stop: its siginfo.
   const siginfo_t& current_siginfo() const { return siginfo_; }
@@ -93,15 +111,17 @@ class Tracee {
   Result<arch::Regs> original_regs();
   // Call before writing registers: release() then restores the originals.
   void mark_dirty() { dirty_ = true; }
-  // Set after re-queueing signals: the thread will pass through signal
-  // delivery right after detaching.
+  bool dirty() const { return dirty_; }
+  // A signal its mask lets through is pending: the thread passes through
+  // signal delivery right after detaching.
   void set_signal_pending() { signal_pending_ = true; }
   void set_compat_insn(bool v) { compat_insn_ = v; }
 
   std::vector<siginfo_t>& intercepted() { return intercepted_; }
 
-  // Restores and detaches if stopped; idempotent. Errors are returned for
-  // logging; the thread is then still detached by the tracer thread's exit.
+  // Restores (registers, signal mask) and detaches if stopped; idempotent.
+  // Errors are returned for logging; the thread is then still detached by
+  // the tracer thread's exit.
   Status release();
   // The thread runs (or would run) on injected registers that could not be
   // restored: the owner must kill the process.
@@ -129,6 +149,7 @@ class Tracee {
   StopEvent current_;
   siginfo_t siginfo_{};
   std::optional<arch::Regs> original_;
+  std::optional<std::uint64_t> saved_mask_;
   std::vector<siginfo_t> intercepted_;
 };
 

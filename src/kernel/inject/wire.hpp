@@ -3,6 +3,8 @@
 // (SOCK_SEQPACKET: one message per send, never split).
 #pragma once
 
+#include <linux/limits.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -28,7 +30,16 @@ struct Job {
   std::uint32_t has_requester = 0;
   std::uint32_t requester_uid = 0;
   std::uint32_t requester_gid = 0;
+  // MoveRequest::place, when has_place.
+  std::uint32_t has_place = 0;
+  struct Dir {
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    char path[PATH_MAX] = {};  // NUL-terminated
+  } cwd, root;
 };
+// (test_injector_process.py packs it byte for byte.)
+static_assert(sizeof(Job) == 48 + 2 * (16 + PATH_MAX));
 
 // Job socket, both ways: daemon -> helper proceed, or proceed_joined to be
 // told `joined` as soon as the cgroup is written (a writer moving itself

@@ -10,8 +10,9 @@
 //  - a call interrupted with -ERESTART_RESTARTBLOCK (nanosleep family) runs
 //    again with its original arguments rather than via restart_syscall, so
 //    a relative sleep starts over;
-//  - a signal intercepted during the injection and re-queued does not turn
-//    the restarted call into EINTR for a handler without SA_RESTART.
+//  - a signal that arrived during the injection (pending until the thread's
+//    mask is restored) does not turn the restarted call into EINTR for a
+//    handler without SA_RESTART.
 // Whether the stop was in a system call cannot be told either, so the
 // injector always uses an svc found in the vDSO.
 #if defined(__aarch64__)

@@ -17,34 +17,34 @@
 
 #include <fmt/format.h>
 
-#include "kinds.hpp"
 #include "containerfs/kernel/credentials.hpp"
+#include "kinds.hpp"
+#include "process_injection.hpp"
 #include "requester.hpp"
 #include "setns_permission.hpp"
-#include "session.hpp"
 
 namespace containerfs::kernel::inject_detail {
 
 namespace {
-
-constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD (include/linux/sched.h)
 
 constexpr int kNativeElfClass = ELFCLASS64;
 constexpr int kMaxSeizeRounds = 64;
 
 }  // namespace
 
-ProcessInjection::ProcessInjection(const InjectRequest& request, const InjectorOptions& options,
-                                   LogFn log)
-    : req_(request), opts_(options), log_(std::move(log)) {}
+ProcessInjection::ProcessInjection(const InjectRequest& request, const InjectorOptions& options)
+    : req_(request), opts_(options) {}
 
 ProcessInjection::~ProcessInjection() { finish_up(); }
 
 std::unexpected<int> ProcessInjection::refuse(int err, std::string_view why) {
-  if (log_)
-    log_(fmt::format("containerfs: cannot move pid {} into the namespaces of pid {}: {} ({})",
-                     req_.pid, req_.ns_source_pid, why, std::strerror(err)));
+  note(fmt::format("cannot move pid {} into the namespaces of pid {}: {} ({})", req_.pid,
+                   req_.ns_source_pid, why, std::strerror(err)));
   return fail(err);
+}
+
+void ProcessInjection::note(std::string_view what) {
+  if (opts_.log) opts_.log(what);
 }
 
 Status ProcessInjection::prepare() {
@@ -72,15 +72,40 @@ Status ProcessInjection::prepare() {
       return refuse(m.error(), "cannot read its namespaces");
     }
     any |= *m;
-    if (any != 0) break;
   }
   if (any == 0) return {};
 
+  // Every refusal that needs no stop comes before any thread is touched.
+  for (pid_t tid : *tids)
+    if (auto s = refuse_io_worker(tid); !s) return s;
   if (auto s = check_traceable(); !s) return s;
-  if ((any & single_threaded_flags()) != 0 && target_status_.threads > 1)
-    return refuse(EINVAL, "user, mount and time namespaces can only be joined by a single-threaded process");
+  if (auto s = check_threads(any, static_cast<std::size_t>(target_status_.threads)); !s) return s;
   if (auto s = check_setns_allowed(*tids); !s) return s;
   return seize_new_threads();
+}
+
+Status ProcessInjection::check_threads(int mask, std::size_t threads) {
+  if (threads <= 1) return {};
+  if ((mask & single_threaded_flags()) != 0)
+    return refuse(EINVAL, "user and time namespaces can only be joined by a single-threaded process");
+  if ((mask & CLONE_NEWPID) != 0)
+    return refuse(EINVAL, fmt::format("it has {} threads, and after entering another pid namespace the kernel "
+                                      "lets it start no more (clone(CLONE_THREAD) fails); let the container "
+                                      "share its parent's pid namespace (rm CONTAINER/pid), or start the "
+                                      "program inside", threads));
+  return {};
+}
+
+Status ProcessInjection::refuse_io_worker(pid_t tid) {
+  auto st = read_stat(procdir_.get(), fmt::format("task/{}/stat", tid));
+  if (!st) return {};  // exited: nothing to refuse
+  if ((st->flags & kPfIoWorker) == 0) return {};
+  auto comm = read_small_file(procdir_.get(), fmt::format("task/{}/comm", tid));
+  std::string name = comm ? *comm : std::string("?");
+  if (name.ends_with('\n')) name.pop_back();
+  return refuse(EINVAL, fmt::format("thread {} ({}) is an io_uring worker, which never returns to user space "
+                                    "to run a system call; move the process before it uses io_uring, or once "
+                                    "its ring is closed", tid, name));
 }
 
 Status ProcessInjection::open_target() {
@@ -99,8 +124,8 @@ Status ProcessInjection::open_target() {
   // The pidfd pins the identity. /proc/<tgid> was opened before it, so check
   // that the process behind that directory is still alive now: then the pid
   // cannot have been recycled in between, and both name the same process.
-  auto pidfd = pidfd_open_pid(tgid_);
-  if (!pidfd) return refuse(pidfd.error(), "no such process");
+  auto pidfd = Pidfd::open(tgid_);
+  if (!pidfd) return refuse(pidfd.error() == EINVAL ? ESRCH : pidfd.error(), "no such process");
   pidfd_ = std::move(*pidfd);
   procdir_ = std::move(*dir);
   if (::faccessat(procdir_.get(), "stat", F_OK, 0) != 0) return refuse(ESRCH, "no such process");
@@ -148,7 +173,7 @@ Status ProcessInjection::open_source() {
   // process still alive.
   auto dir = open_proc_dir(req_.ns_source_pid);
   if (!dir) return refuse(dir.error(), "no such namespace source process");
-  auto pidfd = pidfd_open_pid(req_.ns_source_pid);
+  auto pidfd = Pidfd::open(req_.ns_source_pid);
   if (!pidfd) return refuse(pidfd.error(), "no such namespace source process");
   src_pidfd_ = std::move(*pidfd);
   src_dir_ = std::move(*dir);
@@ -161,7 +186,7 @@ Status ProcessInjection::open_source() {
                          O_RDONLY | O_CLOEXEC));
     if (!ns.fd) {
       int e = errno;
-      if (!pidfd_alive(src_pidfd_.get())) return refuse(ESRCH, "the namespace source exited");
+      if (!src_pidfd_.alive()) return refuse(ESRCH, "the namespace source exited");
       return refuse(e == ENOENT ? EINVAL : e,
                     fmt::format("cannot open its {} namespace", k.source_name));
     }
@@ -199,6 +224,7 @@ Status ProcessInjection::seize_new_threads() {
       if (std::any_of(threads_.begin(), threads_.end(),
                       [&](const Thread& th) { return th.tracee.tid() == tid; }))
         continue;
+      if (auto s = refuse_io_worker(tid); !s) return s;
       auto t = seize_for_requester(tid);
       if (!t) {
         const int e = t.error();
@@ -287,34 +313,60 @@ Result<Tracee> ProcessInjection::seize_for_requester(pid_t tid) {
   return Tracee::seize(tid);
 }
 
-Status ProcessInjection::settle(Deadline deadline) {
+Result<bool> ProcessInjection::settle_one(Tracee& t) {
   using K = StopEvent::Kind;
+  if (t.gone() || (t.stopped() && t.signals_blocked())) return true;
+  auto ev = t.poll();
+  if (!ev) return refuse(ev.error(), fmt::format("waiting for thread {}", t.tid()));
+  auto go_on = [&](Status resumed) -> Result<bool> {
+    if (!resumed && resumed.error() != ESRCH) return std::unexpected(resumed.error());
+    if (auto s = t.interrupt(); !s && s.error() != ESRCH) return std::unexpected(s.error());
+    return false;
+  };
+  switch (ev->kind) {
+    case K::none:
+      return false;
+    case K::exited:
+      return true;
+    case K::event_stop:
+      // Our interrupt, or a group stop: a place to inject from, once no
+      // signal can be taken from it any more.
+      if (auto s = t.block_signals(); !s) {
+        if (s.error() == ESRCH) return false;  // killed: its exit shows next
+        return refuse(s.error(), fmt::format("cannot block the signals of thread {}", t.tid()));
+      }
+      return true;
+    case K::signal:
+      // Taken from it before its signals were blocked: delivered as if
+      // nobody were tracing (a handler runs, a stop signal stops it), then
+      // it stops again.
+      return go_on(t.deliver());
+    case K::syscall:
+    case K::other:
+      // Not a place to inject from: let it run on to a clean stop.
+      return go_on(t.resume(PTRACE_CONT));
+  }
+  return false;
+}
+
+Status ProcessInjection::settle(Deadline deadline) {
   while (true) {
     Backoff backoff;
     while (true) {
       bool all = true;
       for (auto& th : threads_) {
-        Tracee& t = th.tracee;
-        if (t.stopped() || t.gone()) continue;
-        auto ev = t.poll();
-        if (!ev) return refuse(ev.error(), fmt::format("waiting for thread {}", t.tid()));
-        if (ev->kind == K::other || ev->kind == K::syscall) {
-          // Not a place to inject from: let it run on to a clean stop.
-          if (auto s = t.resume(PTRACE_CONT); !s && s.error() != ESRCH) return std::unexpected(s.error());
-          if (auto s = t.interrupt(); !s && s.error() != ESRCH) return std::unexpected(s.error());
-          all = false;
-        } else if (ev->kind == K::none) {
-          all = false;
-        }
+        auto done = settle_one(th.tracee);
+        if (!done) return std::unexpected(done.error());
+        all = all && *done;
       }
       if (all) break;
       if (Clock::now() >= deadline) {
         for (auto& th : threads_) {
-          if (th.tracee.stopped() || th.tracee.gone()) continue;
+          if (th.tracee.gone() || (th.tracee.stopped() && th.tracee.signals_blocked())) continue;
           auto st = read_stat(procdir_.get(), fmt::format("task/{}/stat", th.tracee.tid()));
-          return refuse(EBUSY, fmt::format("thread {} did not stop within {} ms (state {}; frozen?)",
-                                           th.tracee.tid(), opts_.stop_timeout.count(),
-                                           st ? st->state : '?'));
+          return refuse(EBUSY, fmt::format("thread {} did not stop within {} ms (state {}; frozen, or in an "
+                                           "uninterruptible sleep?)",
+                                           th.tracee.tid(), opts_.stop_timeout.count(), st ? st->state : '?'));
         }
       }
       backoff.pause();
@@ -338,7 +390,7 @@ Status ProcessInjection::stop_and_check() {
 }
 
 bool ProcessInjection::exiting() {
-  if (!pidfd_alive(pidfd_.get())) return true;
+  if (!pidfd_.alive()) return true;
   auto maps = read_small_file(procdir_.get(), "maps");  // empty once its address space is gone
   return !maps || maps->empty();
 }
@@ -361,8 +413,7 @@ Status ProcessInjection::find_work() {
     masks.push_back(*m);
     any |= *m;
   }
-  if ((any & single_threaded_flags()) != 0 && live.size() > 1)
-    return refuse(EINVAL, "user, mount and time namespaces can only be joined by a single-threaded process");
+  if (auto s = check_threads(any, live.size()); !s) return s;
   if (any == 0) return {};
   for (std::size_t i = 0; i < live.size(); ++i) {
     if (masks[i] == 0) continue;
@@ -372,7 +423,10 @@ Status ProcessInjection::find_work() {
   }
 
   for (std::size_t i = 0; i < live.size(); ++i) {
-    if (masks[i] == 0) continue;
+    if (masks[i] == 0) {
+      ++idle_;
+      continue;
+    }
     work_.push_back(live[i]);
     work_masks_.push_back(masks[i]);
   }
@@ -383,7 +437,8 @@ Status ProcessInjection::complete() {
   if (auto s = stop_and_check(); !s) return s;
   if (work_.empty()) return {};
   Status result = move_threads(work_, work_masks_);
-  if (!result && result.error() == ESRCH && !pidfd_alive(pidfd_.get()))
+  if (result) restore_place(work_, work_masks_);
+  if (!result && result.error() == ESRCH && !pidfd_.alive())
     result = refuse(ESRCH, "it exited during the injection");
   finish_up();
   return result;
@@ -398,28 +453,39 @@ bool ProcessInjection::release_all() {
 void ProcessInjection::finish_up() {
   if (finished_) return;
   finished_ = true;
-  for (auto& th : threads_) requeue_signals(th);
   // Nothing of ours may stay in its memory once any thread runs user code.
   if (mem_) {
-    if (auto s = scratch_.restore(*mem_); !s && s.error() != ESRCH && log_)
-      log_(fmt::format("containerfs: pid {}: restoring borrowed stack memory failed: {}", req_.pid,
-                       std::strerror(s.error())));
+    if (auto s = scratch_.restore(*mem_); !s && s.error() != ESRCH)
+      note(fmt::format("pid {}: restoring borrowed stack memory failed: {}", req_.pid, std::strerror(s.error())));
   }
   bool lost = false;
   for (auto& th : threads_) {
-    if (auto s = th.tracee.release(); !s && log_)
-      log_(fmt::format("containerfs: pid {} thread {}: restoring/detaching failed: {}", req_.pid,
-                       th.tracee.tid(), std::strerror(s.error())));
-    lost = lost || th.tracee.unrecoverable();
+    Tracee& t = th.tracee;
+    // With every signal blocked only SIGSTOP (which cannot be) is ever
+    // taken from a thread: sent again once it is detached.
+    for (const siginfo_t& si : std::exchange(t.intercepted(), {})) {
+      if (si.si_signo == SIGSTOP) resend_sigstop_ = true;
+      else note(fmt::format("pid {} thread {}: signal {} was taken from it while its signals were blocked; "
+                            "it is lost", req_.pid, t.tid(), si.si_signo));
+    }
+    // A signal its own mask lets through is pending: it goes through signal
+    // delivery once detached, and the kernel restarts (or not) the system
+    // call it was in as for any signal.
+    if (t.stopped() && t.signals_blocked() && t.dirty() && !t.in_signal_delivery()) {
+      auto st = read_status(procdir_.get(), fmt::format("task/{}/status", t.tid()));
+      if (st && (st->pending & ~t.saved_mask()) != 0) t.set_signal_pending();
+    }
+    if (auto s = t.release(); !s)
+      note(fmt::format("pid {} thread {}: restoring/detaching failed: {}", req_.pid, t.tid(),
+                       std::strerror(s.error())));
+    lost = lost || t.unrecoverable();
   }
   if (lost && pidfd_) {
     // A thread would run on injected registers: worse than death.
-    if (log_)
-      log_(fmt::format("containerfs: pid {}: a thread could not be restored after the injection; killing it",
-                       req_.pid));
-    (void)pidfd_signal(pidfd_.get(), SIGKILL);
+    note(fmt::format("pid {}: a thread could not be restored after the injection; killing it", req_.pid));
+    (void)pidfd_.send_signal(SIGKILL);
   } else if (resend_sigstop_ && pidfd_) {
-    (void)pidfd_signal(pidfd_.get(), SIGSTOP);
+    (void)pidfd_.send_signal(SIGSTOP);
   }
 }
 
