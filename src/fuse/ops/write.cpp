@@ -6,8 +6,8 @@
 namespace containerfs::fuse {
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t, fuse_file_info* fi) {
-  auto* file = reinterpret_cast<OpenFile*>(fi->fh);
-  auto written = write_file(filesystem(req), req, file->node, std::string_view(buf, size));
+  const Node node = reinterpret_cast<OpenFile*>(fi->fh)->node;
+  auto written = write_file(filesystem(req), req, node, std::string_view(buf, size));
   if (!written) {
     if (written.error() == kAlreadyReplied) return;
     return (void)fuse_reply_err(req, written.error());
