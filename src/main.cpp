@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/fuse/events_watch.hpp"
+#include "containerfs/fuse/invalidator.hpp"
 #include "containerfs/fuse/filesystem.hpp"
 #include "containerfs/fuse/libfuse_options.hpp"
 #include "containerfs/kernel/injector_process.hpp"
@@ -215,19 +216,21 @@ int main(int argc, char* argv[]) {
   config.fresh_namespaces = parsed.options.namespaces;
   config.init_path = find_init_program();
   config.mount_point = *mountpoint;
+  fuse::Invalidator invalidator;
+  fs.invalidator = &invalidator;
   auto containers = std::make_unique<model::Containers>(std::move(config));
+  containers->on_change([&fs](const model::TreeChange& change) { fuse::forget_change(fs, change); });
   if (auto loaded = containers->load(); !loaded)
     log::error("rebuilding the tree failed: errno {}", loaded.error());
-  kernel::InjectorProcess injector({.syslog = !cmd.foreground,
-                                    .on_start = [&containers](pid_t pid, int pidfd) {
-                                      (void)containers->watch_child(pid, pidfd);
-                                    }});
+  // Its children are reaped by the containers' reaper, as every child is.
+  kernel::InjectorProcess injector({.syslog = !cmd.foreground});
   fs.injector = &injector;
   model::HomePlaces places(parsed.options.state);
   fs.places = &places;
   fuse::EventsWatcher events;
   fs.events = &events;
   fs.containers = containers.get();
+  invalidator.start(session.get());
   log::info("mounted at {} ({} containers)", *mountpoint, containers->size());
 
   int rc;
@@ -241,6 +244,7 @@ int main(int argc, char* argv[]) {
     rc = fuse_session_loop_mt(session.get(), loop);
     fuse_loop_cfg_destroy(loop);
   }
+  invalidator.stop();
   fuse_session_unmount(session.get());
   fuse_remove_signal_handlers(session.get());
   log::info("unmounted; containers stay (mount again to manage them)");

@@ -15,7 +15,8 @@
 #include "containerfs/state/record.hpp"
 
 namespace st = containerfs::state;
-namespace md = containerfs::model;
+namespace kn = containerfs::kernel;
+using Origin = st::NsRecord::Origin;
 
 namespace {
 
@@ -43,16 +44,18 @@ void check_built(FuzzedDataProvider& in) {
     r.owner_gid = in.ConsumeIntegral<gid_t>();
   }
   if (in.ConsumeBool()) r.time_offsets = in.ConsumeRandomLengthString(100);
-  for (auto& slot : r.ns) {
+  for (auto kind : kn::kAllNsKinds) {
     switch (in.ConsumeIntegralInRange<int>(0, 3)) {
       case 0: break;
-      case 1: slot.origin = md::NsOrigin::own; break;
+      case 1: r.ns[kind] = {Origin::own, ""}; break;
       case 2:
-      case 3:
-        slot.origin = in.ConsumeBool() ? md::NsOrigin::shared : md::NsOrigin::adopted;
+      case 3: {
+        auto& slot = r.ns[kind];
+        slot.origin = in.ConsumeBool() ? Origin::shared : Origin::adopted;
         slot.link = in.ConsumeRandomLengthString(200);
         if (slot.link.empty()) slot.link = "../a/uts";
         break;
+      }
     }
   }
   std::string enc = st::encode_record(r);

@@ -1,86 +1,73 @@
 #include "containerfs/fuse/events_watch.hpp"
 
-#include <fcntl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include "containerfs/util/file_io.hpp"
-
 namespace containerfs::fuse {
 
-namespace {
-constexpr uint64_t kWakeKey = ~0ull;
-}
-
-EventsWatcher::EventsWatcher() {
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeKey;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-  thread_ = std::thread([this] { run(); });
-}
+EventsWatcher::EventsWatcher() : files_([this](kernel::FileWatch::Key id) { changed(id); }) {}
 
 EventsWatcher::~EventsWatcher() {
-  uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
+  Lock lock(mutex_);
   for (auto& [id, w] : watches_)
-    for (auto* ph : w.handles) fuse_pollhandle_destroy(ph);
+    for (auto& [fh, ph] : w.pollers)
+      if (ph) fuse_pollhandle_destroy(ph);
 }
 
-Status EventsWatcher::watch(model::ContainerId id, const std::vector<int>& cgroup_fds,
+Status EventsWatcher::watch(model::ContainerId id, std::uint64_t fh, const std::vector<std::string>& files,
                             fuse_pollhandle* ph) {
-  std::lock_guard lock(mutex_);
+  Lock lock(mutex_);
   auto it = watches_.find(id);
   if (it == watches_.end()) {
     Watch w;
-    for (int cgroup_fd : cgroup_fds) {
-      auto fd = open_at(cgroup_fd, "cgroup.events", O_RDONLY);
-      if (!fd) {
+    for (const auto& path : files) {
+      auto handle = files_.add(path, id);
+      if (!handle) {
+        for (int h : w.handles) files_.remove(h, id);
         fuse_pollhandle_destroy(ph);
-        return fail(fd.error());
+        return fail(handle.error());
       }
-      // The read arms kernfs's change counter for this open file.
-      (void)read_fd(fd->get());
-      w.events.push_back(std::move(*fd));
-    }
-    for (auto& fd : w.events) {
-      epoll_event ev{};
-      ev.events = EPOLLPRI;
-      ev.data.u64 = id;
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+      w.handles.push_back(*handle);
     }
     it = watches_.emplace(id, std::move(w)).first;
   }
-  it->second.handles.push_back(ph);
+  auto& slot = it->second.pollers[fh];
+  if (slot) fuse_pollhandle_destroy(slot);
+  slot = ph;
   return {};
 }
 
-void EventsWatcher::run() {
-  epoll_event events[16];
-  for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 16, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return;
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kWakeKey) return;
-      Watch fired;
-      {
-        std::lock_guard lock(mutex_);
-        auto it = watches_.find(events[i].data.u64);
-        if (it == watches_.end()) continue;
-        for (auto& fd : it->second.events) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd.get(), nullptr);
-        fired = std::move(it->second);
-        watches_.erase(it);
-      }
-      for (auto* ph : fired.handles) {
-        fuse_lowlevel_notify_poll(ph);
-        fuse_pollhandle_destroy(ph);
-      }
+void EventsWatcher::forget(model::ContainerId id, std::uint64_t fh) {
+  Lock lock(mutex_);
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  auto p = it->second.pollers.find(fh);
+  if (p == it->second.pollers.end()) return;
+  if (p->second) fuse_pollhandle_destroy(p->second);
+  it->second.pollers.erase(p);
+  if (it->second.pollers.empty()) {
+    drop_locked(id, it->second);
+    watches_.erase(it);
+  }
+}
+
+void EventsWatcher::drop_locked(model::ContainerId id, Watch& w) {
+  for (int h : w.handles) files_.remove(h, id);
+  w.handles.clear();
+}
+
+void EventsWatcher::changed(model::ContainerId id) {
+  std::vector<fuse_pollhandle*> fired;
+  {
+    Lock lock(mutex_);
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return;
+    // Handles are one-shot: the kernel polls again, with a new one.
+    for (auto& [fh, ph] : it->second.pollers) {
+      if (ph) fired.push_back(ph);
+      ph = nullptr;
     }
+  }
+  for (auto* ph : fired) {
+    fuse_lowlevel_notify_poll(ph);
+    fuse_pollhandle_destroy(ph);
   }
 }
 

@@ -21,6 +21,24 @@ void op_mknod(fuse_req_t, fuse_ino_t, const char*, mode_t, dev_t);
 void op_symlink(fuse_req_t, const char*, fuse_ino_t, const char*);
 void op_statfs(fuse_req_t, fuse_ino_t);
 void op_poll(fuse_req_t, fuse_ino_t, fuse_file_info*, fuse_pollhandle*);
+void op_opendir(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void op_releasedir(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void op_readdirplus(fuse_req_t, fuse_ino_t, size_t, off_t, fuse_file_info*);
+
+namespace {
+
+void op_init(void*, fuse_conn_info* conn) {
+  // Listings hand every entry's attributes along (ls -l needs no lookup
+  // per entry), always: the kernel's "auto" mode would stop after the
+  // first piece of a large directory, before ls asks for attributes.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  // Symlinks are not cached by the kernel: `self` names a different
+  // container for each reader.
+  conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+}
+
+}  // namespace
 
 fuse_lowlevel_ops make_operations() {
   fuse_lowlevel_ops ops{};
@@ -42,6 +60,10 @@ fuse_lowlevel_ops make_operations() {
   ops.symlink = op_symlink;
   ops.statfs = op_statfs;
   ops.poll = op_poll;
+  ops.init = op_init;
+  ops.opendir = op_opendir;
+  ops.releasedir = op_releasedir;
+  ops.readdirplus = op_readdirplus;
   return ops;
 }
 

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/util/directory.hpp"
 #include "containerfs/util/file_io.hpp"
 
 namespace containerfs::kernel {
@@ -34,6 +35,12 @@ Result<Cgroup> Cgroup::open(const std::string& path) {
   if (!fd) return fail(fd.error());
   if (auto ok = check_cgroup2(fd->get()); !ok) return fail(ok.error());
   return Cgroup(std::move(*fd), path);
+}
+
+Result<Cgroup> Cgroup::open_below(int dirfd, const std::string& rel, std::string path) {
+  auto fd = open_at(dirfd, rel.empty() ? std::string(".") : rel, O_RDONLY | O_DIRECTORY);
+  if (!fd) return fail(fd.error());
+  return Cgroup(std::move(*fd), std::move(path));
 }
 
 Result<Cgroup> Cgroup::open_or_create(const std::string& path) {
@@ -59,17 +66,11 @@ Result<Cgroup> Cgroup::open_child(const std::string& name) const {
 }
 
 Result<std::vector<std::string>> Cgroup::children() const {
-  auto dup = open_at(fd(), ".", O_RDONLY | O_DIRECTORY);
-  if (!dup) return fail(dup.error());
-  DIR* dir = ::fdopendir(dup->get());
-  if (!dir) return fail_errno();
-  dup->release();
+  auto entries = list_directory(fd(), ".");
+  if (!entries) return fail(entries.error());
   std::vector<std::string> names;
-  while (auto* ent = ::readdir(dir)) {
-    std::string_view n = ent->d_name;
-    if (ent->d_type == DT_DIR && n != "." && n != "..") names.emplace_back(n);
-  }
-  ::closedir(dir);
+  for (auto& e : *entries)
+    if (e.type == DT_DIR) names.push_back(std::move(e.name));
   return names;
 }
 
@@ -109,8 +110,6 @@ Result<std::vector<pid_t>> Cgroup::procs_below() const {
   }
   return pids;
 }
-
-Status Cgroup::move_process(pid_t pid) const { return write("cgroup.procs", fmt::format("{}", pid)); }
 
 Status Cgroup::kill_all() const { return write("cgroup.kill", "1"); }
 

@@ -1,9 +1,10 @@
 #include "containerfs/kernel/reaper.hpp"
 
-#include <fcntl.h>
-#include <sys/epoll.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,7 +14,22 @@
 
 namespace containerfs::kernel {
 
-void Reaper::prepare_process() { ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+namespace {
+
+sigset_t sigchld_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  return set;
+}
+
+}  // namespace
+
+void Reaper::prepare_process() {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  sigset_t set = sigchld_set();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
 
 Status reap_pidfd(int pidfd, bool block) {
   siginfo_t info{};
@@ -26,13 +42,10 @@ Status reap_pidfd(int pidfd, bool block) {
   return {};
 }
 
-Reaper::Reaper(std::function<void(pid_t)> on_exit) : on_exit_(std::move(on_exit)) {
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+Reaper::Reaper() {
+  sigset_t set = sigchld_set();
+  signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_.get();
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -40,51 +53,20 @@ Reaper::~Reaper() {
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
   thread_.join();
-  for (auto& [fd, pid] : watched_) ::close(fd);
-}
-
-Status Reaper::watch(pid_t pid, int pidfd) {
-  int fd = ::fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-  if (fd < 0) return fail_errno();
-  {
-    std::lock_guard lock(mutex_);
-    watched_[fd] = pid;
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = fd;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    int err = errno;
-    std::lock_guard lock(mutex_);
-    watched_.erase(fd);
-    ::close(fd);
-    return fail(err);
-  }
-  return {};
 }
 
 void Reaper::run() {
-  epoll_event events[64];
   for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 64, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return;
-    for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      if (fd == wake_.get()) return;
-      pid_t pid = 0;
-      {
-        std::lock_guard lock(mutex_);
-        auto it = watched_.find(fd);
-        if (it == watched_.end()) continue;
-        pid = it->second;
-        watched_.erase(it);
-      }
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-      // ECHILD: not (or no longer) our child, e.g. reaped elsewhere.
-      (void)reap_pidfd(fd, false);
-      ::close(fd);
-      if (on_exit_) on_exit_(pid);
+    // Every exited child, whatever woke us: SIGCHLDs merge.
+    for (;;) {
+      siginfo_t info{};
+      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
+    }
+    pollfd fds[2] = {{signals_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents) return;
+    signalfd_siginfo drained[16];
+    while (::read(signals_.get(), drained, sizeof drained) > 0) {
     }
   }
 }

@@ -9,84 +9,80 @@
 // - a process in a container's init leaf other than its recorded init (a
 //   namespace change cut short between starting the new init and killing
 //   the old) is killed.
+// The tree is read under the lock; the teardowns and the init titles wait,
+// so they come after it.
 #include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "containerfs/kernel/init_process.hpp"
 #include "containerfs/kernel/process.hpp"
 #include "containerfs/model/containers.hpp"
+#include "containerfs/model/record_of.hpp"
 #include "containerfs/state/record.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::model {
 
 Status Containers::load() {
-  std::lock_guard lock(mutex_);
   // Top-level containers get every controller the daemon's cgroup has (on
   // unified hosts: memory, cpu, pids, io, ...). It holds no process itself.
-  if (auto enabled = find(kHostId)->cgroup.enable_controllers(); !enabled)
+  if (auto enabled = root().enable_controllers(); !enabled)
     log::info("not every controller could be enabled for containers: errno {}", enabled.error());
-  auto& host = *find(kHostId);
-  if (auto text = host.cgroup.get_xattr(state::kHostLinksXattr)) {
-    if (auto links = state::decode_links(*text)) restore_links_locked(host, *links);
-    else log::warn("ignoring a malformed {} on {}", state::kHostLinksXattr, host.cgroup.path());
+  std::vector<InitTitle> titles;
+  std::vector<std::string> orphans;
+  Status loaded;
+  {
+    Lock lock(tree_);
+    auto& host = *find_locked(kHostId);
+    watch_locked(host);
+    if (auto text = root().get_xattr(state::kHostLinksXattr)) {
+      if (auto links = state::decode_links(*text)) restore_links_locked(host, *links);
+      else log::warn("ignoring a malformed {} on {}", state::kHostLinksXattr, root().path());
+    }
+    loaded = load_children_locked(host);
+    resolve_shares_locked();
+    load_origins_locked();
+    for (const auto& [name, id] : host.children) titles_locked(*find_locked(id), true, titles);
+    orphans = std::move(orphans_);
+    orphans_.clear();
   }
-  auto loaded = load_children(host);
-  resolve_shares();
-  load_origins_locked();
+  for (const auto& path : orphans) tear_down_orphan(path);
+  apply_titles(titles);
   return loaded;
 }
 
-void Containers::tear_down_orphan(const kernel::Cgroup& parent, const std::string& name) {
-  auto cgroup = parent.open_child(name);
-  if (!cgroup) return;
-  if (auto below = cgroup->children()) {
-    for (const auto& child : *below)
-      if (state::id_of_cgroup_name(child)) tear_down_orphan(*cgroup, child);
-  }
-  Status done = cgroup->kill_all();
-  if (done) done = cgroup->wait_empty(config_.teardown_timeout);
-  if (done) done = parent.remove_child_tree(name, config_.teardown_timeout);
-  if (!done) log::error("cgroup {}: could not be removed: errno {}", cgroup->path(), done.error());
-}
-
-Status Containers::load_children(Container& parent) {
-  auto names = parent.cgroup.children();
+Status Containers::load_children_locked(Container& parent) {
+  auto cgroup = open_cgroup_locked(parent);
+  if (!cgroup) return fail(cgroup.error());
+  auto names = cgroup->children();
   if (!names) return fail(names.error());
   for (const auto& cgroup_name : *names) {
     auto id = state::id_of_cgroup_name(cgroup_name);
     if (!id) continue;  // not a container cgroup (e.g. a leaf of members)
     next_id_ = std::max(next_id_, *id + 1);
-    auto cgroup = parent.cgroup.open_child(cgroup_name);
-    if (!cgroup) return fail(cgroup.error());
-    auto text = cgroup->get_record();
+    std::string path = parent.cgroup_path.empty() ? cgroup_name : parent.cgroup_path + "/" + cgroup_name;
+    auto child = cgroup->open_child(cgroup_name);
+    if (!child) return fail(child.error());
+    auto text = child->get_record();
     auto record = text ? state::decode_record(*text) : fail(text.error());
     if (!record) {
       log::warn("cgroup {}: no valid containerfs record (errno {}): an unfinished container; removed",
-                cgroup->path(), record.error());
-      tear_down_orphan(parent.cgroup, cgroup_name);
+                child->path(), record.error());
+      orphans_.push_back(path);
       continue;
     }
-    auto start = kernel::process_start_time(record->init_pid);
-    // A zombie (dead, not yet reaped by its new parent) is gone too.
-    auto state = kernel::status_field(record->init_pid, "State");
-    bool zombie = state && !state->empty() && ((*state)[0] == 'Z' || (*state)[0] == 'X');
-    if (!start || *start != record->init_start || zombie) {
+    if (!init_alive(record->init_pid, record->init_start)) {
       log::warn("container {} (cgroup {}): its init {} is gone, so is the container; removed",
-                record->name, cgroup->path(), record->init_pid);
-      tear_down_orphan(parent.cgroup, cgroup_name);
+                record->name, child->path(), record->init_pid);
+      orphans_.push_back(path);
       continue;
     }
     if (parent.children.contains(record->name)) {
-      log::warn("cgroup {}: name {} is taken twice; left alone", cgroup->path(), record->name);
+      log::warn("cgroup {}: name {} is taken twice; left alone", child->path(), record->name);
       continue;
     }
-    auto c = std::make_unique<Container>();
-    c->id = *id;
-    c->name = record->name;
-    c->parent = parent.id;
-    if (auto leaf = cgroup->open_child(state::kInitLeaf)) {
+    if (auto leaf = child->open_child(state::kInitLeaf)) {
       if (auto procs = leaf->procs()) {
         for (pid_t p : *procs) {
           if (p == record->init_pid) continue;
@@ -95,33 +91,22 @@ Status Containers::load_children(Container& parent) {
         }
       }
     }
-    auto members = cgroup->open_child(state::kMembersLeaf);
-    if (!members && members.error() == ENOENT) members = cgroup->create_child(state::kMembersLeaf);
+    auto members = child->open_child(state::kMembersLeaf);
+    if (!members && members.error() == ENOENT) members = child->create_child(state::kMembersLeaf);
     if (!members) {
       log::warn("container {}: members cgroup: errno {}; left alone", record->name, members.error());
       continue;
     }
-    c->members = std::move(*members);
-    c->cgroup = std::move(*cgroup);
-    c->cgroup_name = cgroup_name;
-    c->init_pid = record->init_pid;
-    c->init_start = record->init_start;
-    c->ns = record->ns;
-    c->owner_uid = record->owner_uid;
-    c->owner_gid = record->owner_gid;
-    c->time_offsets = record->time_offsets;
+    auto c = std::make_unique<Container>();
+    c->id = *id;
+    c->parent = parent.id;
+    c->cgroup_path = path;
+    apply_record(*c, *record);
     restore_links_locked(*c, record->links);
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c->init_pid, 0));
-    if (pidfd >= 0) {
-      c->init_pidfd.reset(pidfd);
-      // Reaped here only if it is still our child (it is not after a restart).
-      (void)reaper_->watch(c->init_pid, pidfd);
-    }
+    watch_locked(*c);
     auto& ref = *c;
-    parent.children.emplace(c->name, c->id);
-    by_id_[c->id] = std::move(c);
-    retitle_init_locked(ref);
-    if (auto loaded = load_children(ref); !loaded) return loaded;
+    insert_locked(std::move(c));
+    if (auto loaded = load_children_locked(ref); !loaded) return loaded;
   }
   return {};
 }

@@ -1,63 +1,72 @@
 // rmdir: kill every member (cgroup.kill), wait, remove the cgroup. The
-// namespaces go with their last process.
+// namespaces go with their last process. The waits happen with the tree
+// lock dropped; `removing` keeps the container in place meanwhile.
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "containerfs/kernel/credentials.hpp"
-#include "containerfs/model/containers.hpp"
 #include <fmt/format.h>
 
+#include "containerfs/kernel/credentials.hpp"
+#include "containerfs/model/containers.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::model {
 
 Status Containers::remove(ContainerId parent_id, std::string_view name, Caller caller) {
-  std::unique_lock lock(mutex_);
-  auto* parent = find(parent_id);
-  if (!parent) return fail(ENOENT);
-  auto it = parent->children.find(name);
-  if (it == parent->children.end()) return fail(ENOENT);
-  auto* c = find(it->second);
-  if (!c->children.empty())
-    return fail(log::refuse(ENOTEMPTY, "rmdir {}: it has child containers", name));
-  if (c->removing) return fail(log::refuse(EBUSY, "rmdir {}: already being removed", name));
-  for (auto& [other_id, other] : by_id_)
-    for (auto kind : kernel::kAllNsKinds)
-      if (other->slot(kind).origin == NsOrigin::shared && other->slot(kind).source == c->id)
-        return fail(log::refuse(EBUSY, "rmdir {}: its {} namespace is shared by {}", name,
-                                kernel::ns_file_name(kind), other->name));
-  c->removing = true;
-  ContainerId id = c->id;
-  pid_t init = c->init_pid;
-  std::string cgroup_name = c->cgroup_name;
-  auto cgroup = parent->cgroup.open_child(cgroup_name);
-  lock.unlock();
-
-  // Long waits happen without the lock; `removing` keeps the entry stable
-  // (and keeps processes from entering meanwhile).
-  Status done;
-  if (!cgroup) done = fail(cgroup.error());
-  if (done && !caller.is_root()) {
-    if (auto may = check_may_kill_all(*cgroup, caller, fmt::format("rmdir {}", name), init); !may) {
-      lock.lock();
-      if ((c = find(id))) c->removing = false;
-      return may;
+  std::string cgroup_path;
+  ContainerId id;
+  pid_t init;
+  {
+    Lock lock(tree_);
+    auto* parent = find_locked(parent_id);
+    if (!parent) return fail(ENOENT);
+    auto it = parent->children.find(name);
+    if (it == parent->children.end()) return fail(ENOENT);
+    auto* c = find_locked(it->second);
+    if (!c->children.empty() || !c->reserved.empty())
+      return fail(log::refuse(ENOTEMPTY, "rmdir {}: it has child containers", name));
+    if (c->busy()) return fail(log::refuse(EBUSY, "rmdir {}: already being removed or changed", name));
+    if (!c->shared_by.empty()) {
+      auto [other, kind] = *c->shared_by.begin();
+      return fail(log::refuse(EBUSY, "rmdir {}: its {} namespace is shared by {}", name,
+                              kernel::ns_file_name(kind), find_locked(other)->name));
     }
+    // No process may enter from now on.
+    c->removing = true;
+    id = c->id;
+    cgroup_path = c->cgroup_path;
+    init = c->init_pid;
   }
-  if (done) done = cgroup->kill_all();
-  if (done) done = cgroup->wait_empty(config_.teardown_timeout);
-  if (done) done = parent->cgroup.remove_child_tree(cgroup_name, config_.teardown_timeout);
-
-  lock.lock();
-  c = find(id);
-  parent = find(parent_id);
-  if (!done) {
-    c->removing = false;
-    return fail(log::refuse(done.error(), "rmdir {}: teardown of cgroup {} failed", name, cgroup_name));
+  auto give_back = [&](int err) {
+    Lock lock(tree_);
+    if (auto* c = find_locked(id)) c->removing = false;
+    return fail(err);
+  };
+  if (!caller.is_root()) {
+    auto cgroup = kernel::Cgroup::open_below(root().fd(), cgroup_path, cgroup_dir(cgroup_path));
+    if (!cgroup) return give_back(cgroup.error());
+    if (auto may = check_may_kill_all(*cgroup, caller, fmt::format("rmdir {}", name), init); !may)
+      return give_back(may.error());
   }
-  parent->children.erase(std::string(name));
-  by_id_.erase(id);
+  if (auto done = tear_down_cgroup(cgroup_path); !done)
+    return give_back(log::refuse(done.error(), "rmdir {}: teardown of cgroup {} failed", name, cgroup_path));
+  Lock lock(tree_);
+  erase_subtree_locked(id);
   return {};
+}
+
+Status Containers::tear_down_cgroup(const std::string& cgroup_path) const {
+  auto cgroup = kernel::Cgroup::open_below(root().fd(), cgroup_path, cgroup_dir(cgroup_path));
+  if (!cgroup) return cgroup.error() == ENOENT ? Status{} : fail(cgroup.error());
+  Status done = cgroup->kill_all();
+  if (done) done = cgroup->wait_empty(config_.teardown_timeout);
+  if (done) done = root().remove_child_tree(cgroup_path, config_.teardown_timeout);
+  return done;
+}
+
+void Containers::tear_down_orphan(const std::string& cgroup_path) const {
+  if (auto done = tear_down_cgroup(cgroup_path); !done)
+    log::error("cgroup {}: could not be removed: errno {}", cgroup_dir(cgroup_path), done.error());
 }
 
 Status Containers::check_may_kill_all(const kernel::Cgroup& cgroup, Caller caller,

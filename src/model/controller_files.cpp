@@ -45,6 +45,12 @@ std::optional<FileKind> controller_file_kind(std::string_view name) {
   return static_cast<FileKind>(kControllerFileFirst + it->second);
 }
 
+std::vector<std::string> known_controller_file_names() {
+  auto& t = table();
+  std::lock_guard lock(t.mutex);
+  return t.names;
+}
+
 std::string controller_file_name(FileKind kind) {
   if (!is_controller_file(kind)) return {};
   auto& t = table();

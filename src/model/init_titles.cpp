@@ -1,38 +1,31 @@
 // Every init's command line names its container ("containerfs-init
 // web/db"): it is started so (InitSpec::title), and rewritten for a whole
 // subtree on mv, and by a restarted daemon where it is out of date
-// (kernel/init_title.hpp).
+// (kernel/init_title.hpp). The rewrite may wait for an init still in its
+// execve: the titles are collected under the tree lock and written after.
 #include "containerfs/kernel/init_title.hpp"
 #include "containerfs/model/containers.hpp"
 #include "containerfs/util/log.hpp"
 
 namespace containerfs::model {
 
-std::string Containers::path_locked(const Container& c) const {
-  std::string path;
-  for (const auto& name : names_of(c)) {
-    if (!path.empty()) path += '/';
-    path += name;
-  }
-  return path;
-}
-
-void Containers::retitle_init_locked(const Container& c) const {
-  if (c.id == kHostId || c.init_pid <= 0) return;
-  auto path = path_locked(c);
-  auto done = kernel::set_init_title(c.init_pid, c.init_start, path);
-  if (done) return;
-  if (done.error() == ESRCH || done.error() == ENOSPC)  // it ended, or predates titles
-    log::debug("container {}: its init {} keeps its command line: errno {}", path, c.init_pid, done.error());
-  else
-    log::warn("container {}: the command line of its init {} could not be set: errno {}", path,
-              c.init_pid, done.error());
-}
-
-void Containers::retitle_subtree_locked(const Container& c) const {
-  retitle_init_locked(c);
+void Containers::titles_locked(const Container& c, bool subtree, std::vector<InitTitle>& out) const {
+  if (c.id != kHostId && c.init_pid > 0) out.push_back({c.init_pid, c.init_start, path_locked(c)});
+  if (!subtree) return;
   for (const auto& [name, id] : c.children)
-    if (const auto* child = find(id)) retitle_subtree_locked(*child);
+    if (const auto* child = find_locked(id)) titles_locked(*child, true, out);
+}
+
+void Containers::apply_titles(const std::vector<InitTitle>& titles) {
+  for (const auto& t : titles) {
+    auto done = kernel::set_init_title(t.pid, t.start, t.path);
+    if (done) continue;
+    if (done.error() == ESRCH || done.error() == ENOSPC)  // it ended, or predates titles
+      log::debug("container {}: its init {} keeps its command line: errno {}", t.path, t.pid, done.error());
+    else
+      log::warn("container {}: the command line of its init {} could not be set: errno {}", t.path, t.pid,
+                done.error());
+  }
 }
 
 }  // namespace containerfs::model

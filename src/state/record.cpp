@@ -40,19 +40,19 @@ Result<std::string> unescape(std::string_view s) {
   return out;
 }
 
-std::string_view origin_name(model::NsOrigin o) {
+using Origin = NsRecord::Origin;
+
+std::string_view origin_name(Origin o) {
   switch (o) {
-    case model::NsOrigin::inherited: return "inherited";
-    case model::NsOrigin::own: return "own";
-    case model::NsOrigin::shared: return "shared";
-    case model::NsOrigin::adopted: return "adopted";
+    case Origin::own: return "own";
+    case Origin::shared: return "shared";
+    case Origin::adopted: return "adopted";
   }
-  return "inherited";
+  return "own";
 }
 
-Result<model::NsOrigin> origin_of(std::string_view s) {
-  for (auto o : {model::NsOrigin::inherited, model::NsOrigin::own, model::NsOrigin::shared,
-                 model::NsOrigin::adopted})
+Result<Origin> origin_of(std::string_view s) {
+  for (auto o : {Origin::own, Origin::shared, Origin::adopted})
     if (origin_name(o) == s) return o;
   return fail(EINVAL);
 }
@@ -85,8 +85,9 @@ std::string encode_record(const ContainerRecord& r) {
   if (r.owner_uid != 0 || r.owner_gid != 0) out += fmt::format("owner {} {}\n", r.owner_uid, r.owner_gid);
   if (!r.time_offsets.empty()) out += fmt::format("timens {}\n", escape(r.time_offsets));
   for (auto kind : kernel::kAllNsKinds) {
-    const auto& slot = r.ns[static_cast<size_t>(kind)];
-    if (slot.origin == model::NsOrigin::inherited) continue;
+    auto it = r.ns.find(kind);
+    if (it == r.ns.end()) continue;
+    const auto& slot = it->second;
     out += fmt::format("ns {} {}", kernel::ns_file_name(kind), origin_name(slot.origin));
     if (!slot.link.empty()) out += fmt::format(" {}", escape(slot.link));
     out += '\n';
@@ -170,11 +171,10 @@ Result<ContainerRecord> decode_record(std::string_view text) {
     } else if (w[0] == "ns" && (w.size() == 3 || w.size() == 4)) {
       auto kind = kernel::ns_kind_from_file_name(w[1]);
       auto origin = origin_of(w[2]);
-      if (!kind || !origin || *origin == model::NsOrigin::inherited) return fail(EINVAL);
-      auto& slot = r.ns[static_cast<size_t>(*kind)];
-      if (slot.origin != model::NsOrigin::inherited) return fail(EINVAL);
+      if (!kind || !origin || r.ns.contains(*kind)) return fail(EINVAL);
+      auto& slot = r.ns[*kind];
       slot.origin = *origin;
-      bool needs_link = *origin == model::NsOrigin::shared || *origin == model::NsOrigin::adopted;
+      bool needs_link = *origin != Origin::own;
       if (needs_link != (w.size() == 4)) return fail(EINVAL);
       if (needs_link) {
         auto link = unescape(w[3]);
@@ -189,25 +189,11 @@ Result<ContainerRecord> decode_record(std::string_view text) {
   return r;
 }
 
-ContainerRecord record_of(const model::Container& c) {
-  ContainerRecord r;
-  r.name = c.name;
-  r.init_pid = c.init_pid;
-  r.init_start = c.init_start;
-  r.ns = c.ns;
-  r.owner_uid = c.owner_uid;
-  r.owner_gid = c.owner_gid;
-  r.time_offsets = c.time_offsets;
-  for (const auto& [slot, link] : c.pending) r.links.emplace_back(link.name, link.target);
-  for (auto& slot : r.ns) slot.source = model::kHostId;  // derived from the link
-  return r;
-}
+std::string cgroup_name_of(std::uint64_t id) { return fmt::format("c{}", id); }
 
-std::string cgroup_name_of(model::ContainerId id) { return fmt::format("c{}", id); }
-
-Result<model::ContainerId> id_of_cgroup_name(std::string_view name) {
+Result<std::uint64_t> id_of_cgroup_name(std::string_view name) {
   if (name.size() < 2 || name[0] != 'c' || name[1] == '0') return fail(EINVAL);
-  return number<model::ContainerId>(name.substr(1));
+  return number<std::uint64_t>(name.substr(1));
 }
 
 }  // namespace containerfs::state

@@ -133,26 +133,6 @@ def test_other_requests_are_served_while_a_container_is_frozen(frozen):
     assert "f" not in os.listdir(cfs.mnt)
 
 
-@pytest.fixture
-def outer_cgroup(cfs_factory):
-    """A containerfs whose cgroup directory sits inside another cgroup the
-    test owns (`outer`), which the daemon does not watch."""
-    c = cfs_factory()
-    outer = c.cgroup
-    os.mkdir(outer)
-    c.cgroup = os.path.join(outer, "daemon")
-    try:
-        yield c, outer
-    finally:
-        try:
-            with open(os.path.join(outer, "cgroup.freeze"), "w") as f:
-                f.write("0")
-        except OSError:
-            pass
-        c.teardown()
-        helpers.retry_while_busy(lambda: os.rmdir(outer), 5.0)
-
-
 def fds_of(pid):
     out = []
     try:

@@ -10,9 +10,11 @@ TEST_CASE("records round-trip, including awkward names and links") {
   r.name = "web server\n\\x";
   r.init_pid = 4242;
   r.init_start = 123456789;
-  r.ns[static_cast<size_t>(kernel::NsKind::network)] = {model::NsOrigin::shared, "../db/network"};
-  r.ns[static_cast<size_t>(kernel::NsKind::uts)] = {model::NsOrigin::own, ""};
-  r.ns[static_cast<size_t>(kernel::NsKind::ipc)] = {model::NsOrigin::adopted, "/run/netns/a b"};
+  using Origin = state::NsRecord::Origin;
+  r.ns[kernel::NsKind::network] = {Origin::shared, "../db/network"};
+  r.ns[kernel::NsKind::uts] = {Origin::own, ""};
+  r.ns[kernel::NsKind::ipc] = {Origin::adopted, "/run/netns/a b"};
+  r.links = {{"tmp link", "../db/uts"}, {"note", "/x\ny"}};
   r.owner_uid = 1000;
   r.owner_gid = 1001;
   r.time_offsets = "monotonic 100 0\nboottime -5 0\n";

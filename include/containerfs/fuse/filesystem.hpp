@@ -22,12 +22,14 @@ class HomePlaces;
 namespace containerfs::fuse {
 
 class EventsWatcher;
+class Invalidator;
 
 struct Filesystem {
   model::Containers* containers = nullptr;  // set once the daemon has detached
   kernel::InjectorProcess* injector = nullptr;  // moves processes into containers
   model::HomePlaces* places = nullptr;          // where they stood before (tasks of the host)
   EventsWatcher* events = nullptr;       // poll on `events` files
+  Invalidator* invalidator = nullptr;    // drops what the kernel caches
 };
 
 fuse_lowlevel_ops make_operations();
@@ -39,8 +41,20 @@ Filesystem& filesystem(fuse_req_t req);
 std::vector<model::FileKind> files_of(const model::ContainerView& c);
 // Whether `node` exists now; ENOENT otherwise.
 Result<model::ContainerView> existing(Filesystem& fs, Node node);
+Status exists_in(Filesystem& fs, const model::ContainerView& c, Node node);
 // `caller`: the pid asking (what `self` points to depends on who asks).
 Result<struct stat> stat_of(Filesystem& fs, Node node, pid_t caller);
+// The same with the container already in hand.
+Result<struct stat> stat_from_view(Filesystem& fs, const model::ContainerView& c, Node node, pid_t caller);
+struct stat directory_stat(model::ContainerId id, uid_t uid, gid_t gid, std::size_t children);
+// How long the kernel may keep a node's attributes, and its name.
+double attr_timeout(Node node);
+double entry_timeout(Node node);
+// The listing of a container directory (listing.cpp).
+struct DirEntryOut;
+Result<std::vector<DirEntryOut>> list_directory_of(Filesystem& fs, model::ContainerId id, pid_t caller);
+// A change the model reports by itself (a container ended with its init).
+void forget_change(Filesystem& fs, const model::TreeChange& change);
 // What a symlink node reads as (`self`, a namespace file, a pending link);
 // its st_size is this text's length.
 Result<std::string> link_target(Filesystem& fs, Node node, pid_t caller);

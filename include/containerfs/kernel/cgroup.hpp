@@ -1,6 +1,7 @@
-// A cgroup v2 directory held open by fd: create children, move processes,
-// kill, wait for emptiness, remove (retrying EBUSY), and keep a record in an
-// xattr on the directory itself.
+// A cgroup v2 directory held open by fd, for as long as an operation needs
+// it (the daemon keeps none open but its own): create children, list
+// processes, kill, wait for emptiness, remove (retrying EBUSY), and keep a
+// record in an xattr on the directory itself.
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +22,9 @@ class Cgroup {
 
   // Opens an existing cgroup v2 directory (ENOTDIR/ENOENT; EINVAL if not cgroup2).
   static Result<Cgroup> open(const std::string& path);
+  // Opens `rel` below the directory `dirfd` is (no check for cgroup2: the
+  // caller knows it is one); `path` is what logs call it.
+  static Result<Cgroup> open_below(int dirfd, const std::string& rel, std::string path);
   // Opens `path`, creating it (and missing parents) first.
   static Result<Cgroup> open_or_create(const std::string& path);
 
@@ -41,7 +45,6 @@ class Cgroup {
   Result<std::vector<pid_t>> procs() const;
   // The processes of this cgroup and of every cgroup below it.
   Result<std::vector<pid_t>> procs_below() const;
-  Status move_process(pid_t pid) const;
   Status kill_all() const;               // cgroup.kill
   Result<bool> populated() const;        // cgroup.events
   // cgroup.freeze: whether this cgroup itself is asked to be frozen.

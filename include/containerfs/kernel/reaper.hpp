@@ -1,18 +1,22 @@
-// Reaps the daemon's children (container inits, adopted ones) on one thread,
-// so that no zombie is ever left: PID 1 of the machine may not reap them.
+// Reaps every child of the daemon as soon as it exits (container inits,
+// grandchild inits it adopts as a child subreaper, intermediates, the
+// injector process), so that no zombie is ever left: PID 1 of the machine
+// may not reap them. One thread, one signalfd for SIGCHLD, one
+// waitid(P_ALL, WEXITED | WNOHANG) loop: no descriptor per child.
 //
-// It waits on each watched process's pidfd, never with waitpid(-1): a wait
-// for "any child" would also swallow the stops of processes that the
-// injector is tracing.
+// The daemon traces nobody itself (its injector process does), so waiting
+// for any child's exit takes nothing from anyone; code that waits for one
+// of its own children by pidfd (spawn_init, the injector client) gets
+// ECHILD if the reaper was first, which it treats as reaped.
+//
+// What a container's init's death means is not the reaper's business:
+// after a restart the inits are no longer the daemon's children at all
+// (see model/init_watch: the init leaf's cgroup.events tells).
 #pragma once
 
 #include <sys/types.h>
 
-#include <atomic>
-#include <functional>
-#include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/result.hpp"
@@ -22,25 +26,19 @@ namespace containerfs::kernel {
 class Reaper {
  public:
   // Called once, before any other thread exists: makes the daemon a child
-  // subreaper, so that a grandchild init (user namespaces) is its child.
+  // subreaper (a grandchild init is its child once the intermediate is
+  // gone) and blocks SIGCHLD in every thread to come, for the signalfd.
   static void prepare_process();
 
-  // on_exit runs on the reaper thread after a watched process is reaped.
-  explicit Reaper(std::function<void(pid_t)> on_exit = {});
+  Reaper();
   ~Reaper();
   Reaper(const Reaper&) = delete;
   Reaper& operator=(const Reaper&) = delete;
 
-  // Watches a child (the pidfd is duplicated); reaped as soon as it exits.
-  Status watch(pid_t pid, int pidfd);
-
  private:
   void run();
-  std::function<void(pid_t)> on_exit_;
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: stop request
-  std::mutex mutex_;
-  std::unordered_map<int, pid_t> watched_;  // pidfd -> pid
+  UniqueFd signals_;  // signalfd: SIGCHLD
+  UniqueFd wake_;     // eventfd: stop request
   std::thread thread_;
 };
 

@@ -1,27 +1,52 @@
 // The container tree: every container of one daemon, by id and by name,
 // with the operations that create, remove and rename them in the kernel.
-// All methods are thread-safe; none holds the lock across a long wait.
+//
+// Locking (one lock, tree_, for the tree; passthrough_hp's rule: the order is
+// written next to the locks below):
+// - tree_ guards by_id_, every Container in it, next_id_, the indexes and
+//   origins_. Readers (lookups, stat, listings) hold it shared, so they run
+//   in parallel; changes hold it exclusively, and only for bookkeeping.
+// - No lock is held across a spawn, a poll or any wait. An operation that
+//   waits marks the container (reserved name, removing, replacing_init,
+//   entering), drops the lock, waits, takes it again and finishes; the marks
+//   make concurrent operations on the same container refuse with EBUSY or
+//   wait their turn, and leave other containers alone.
+// - freeze_gate_ is never taken with tree_ held (nor tree_ with it held):
+//   it is held shared while a process is started inside a container (checked
+//   not frozen, then spawned; bounded), exclusively by a freeze write.
+// - Helpers named *_locked need tree_ (Clang's thread-safety analysis checks
+//   it: REQUIRES / REQUIRES_SHARED).
+//
+// Scale: no descriptor per container (see container.hpp); every operation
+// costs the same with 20,000 containers as with 10 (maps and indexes, no
+// scan of the tree or of a container's children).
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
-#include <utility>
+#include <functional>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "containerfs/kernel/cgroup.hpp"
 #include "containerfs/kernel/credentials.hpp"
+#include "containerfs/kernel/file_watch.hpp"
 #include "containerfs/kernel/reaper.hpp"
 #include "containerfs/model/container.hpp"
 #include "containerfs/model/files.hpp"
+#include "containerfs/util/fd.hpp"
+#include "containerfs/util/mutex.hpp"
 #include "containerfs/util/result.hpp"
+
+namespace containerfs::kernel {
+struct InitSpec;
+}
 
 namespace containerfs::model {
 
@@ -41,7 +66,7 @@ struct ContainerView {
   ContainerId parent = kHostId;
   std::string name;
   pid_t init_pid = 0;
-  std::array<NsSlot, 8> ns{};
+  NsSlots ns;
   bool removing = false;
   std::vector<std::pair<int, std::string>> pending;  // slot, name
   uid_t owner_uid = 0;
@@ -49,62 +74,89 @@ struct ContainerView {
   // The parent's owner: who sets this container's limits (controller files).
   uid_t limits_uid = 0;
   gid_t limits_gid = 0;
+  std::size_t child_count = 0;
+};
+
+// A child container as a listing shows it.
+struct ChildEntry {
+  std::string name;
+  ContainerId id = kHostId;
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
+  std::size_t child_count = 0;
 };
 
 // Who asks: the credentials of the FUSE request.
 using Caller = kernel::UserIds;
 
+// What changed in the tree without a request through the mount saying so
+// (a container ended with its init; controller files came or went), for
+// whoever caches the tree (the kernel, through the FUSE layer).
+struct TreeChange {
+  enum class Kind { removed, files_changed } kind;
+  ContainerId parent = kHostId;  // removed: the directory it was listed in
+  std::string name;              // removed: its name there
+  ContainerId id = kHostId;      // the container itself
+};
+
 class Containers {
  public:
   explicit Containers(Config config);
   ~Containers();
+  Containers(const Containers&) = delete;
+  Containers& operator=(const Containers&) = delete;
 
   // Rebuilds the tree from the cgroup directories and their records, as
   // left by an earlier daemon. Containers whose record is missing or whose
   // init is gone are reported (logged) and left out.
-  Status load();
+  Status load() EXCLUDES(tree_);
+  // Called (on another thread, no lock held) after a change the tree's
+  // readers cannot have seen coming. Set before load().
+  void on_change(std::function<void(const TreeChange&)> observer) { observer_ = std::move(observer); }
 
-  Result<ContainerView> get(ContainerId id) const;
-  Result<ContainerId> child(ContainerId parent, std::string_view name) const;
-  Result<std::vector<std::pair<std::string, ContainerId>>> children(ContainerId id) const;
+  // --- queries (containers.cpp)
+  Result<ContainerView> get(ContainerId id) const EXCLUDES(tree_);
+  Result<ContainerId> child(ContainerId parent, std::string_view name) const EXCLUDES(tree_);
+  // The children, in name order, with what stat(2) of each shows.
+  Result<std::vector<ChildEntry>> children(ContainerId id) const EXCLUDES(tree_);
   // "web/db"; "." for the host.
-  Result<std::string> path_of(ContainerId id) const;
+  Result<std::string> path_of(ContainerId id) const EXCLUDES(tree_);
   // The container whose cgroup holds `pid` (host if none of ours).
-  Result<ContainerId> container_of_process(pid_t pid) const;
+  Result<ContainerId> container_of_process(pid_t pid) const EXCLUDES(tree_);
+  // The container whose init `pid` is, if any (the daemon counts as the host's).
+  std::optional<ContainerId> container_of_init(pid_t pid) const EXCLUDES(tree_);
   // The readlink text of a namespace file; ENOENT when inherited (no file).
-  Result<std::string> ns_link(ContainerId id, kernel::NsKind kind) const;
+  Result<std::string> ns_link(ContainerId id, kernel::NsKind kind) const EXCLUDES(tree_);
+  size_t size() const EXCLUDES(tree_);
+
+  // --- cgroup files (cgroup_files.cpp)
   // Member pids (host numbering), init excluded. For the host: every
   // process that is in no container.
-  Result<std::vector<pid_t>> members(ContainerId id) const;
+  Result<std::vector<pid_t>> members(ContainerId id) const EXCLUDES(tree_);
   // The cgroup's interface file (cgroup.freeze, ...), read or written.
-  Result<std::string> read_cgroup_file(ContainerId id, const std::string& file) const;
+  Result<std::string> read_cgroup_file(ContainerId id, const std::string& file) const EXCLUDES(tree_);
   // A caller other than root writes a controller file only below what was
   // delegated to it (the parent container is its own): the limits of the
   // container root delegated to it stay root's, as in cgroupfs delegation.
   Status write_cgroup_file(ContainerId id, const std::string& file, std::string_view text,
-                           Caller caller = {}) const;
-  // A path that opens the namespace the container's members get for that
-  // kind: its own, the one it shares or adopted, or its parent's.
-  Result<std::string> effective_ns_path(ContainerId id, kernel::NsKind kind) const;
-  // echo 1 > kill: every member (not the init), through cgroup.kill of the
-  // members' leaf; returns once they are gone (bounded).
-  // A caller other than root kills only what it could kill itself (EPERM).
-  Status kill_members(ContainerId id, Caller caller = {}) const;
-  // echo 0|1 > freeze: returns once the cgroup reports the state (bounded).
-  Status set_frozen(ContainerId id, bool frozen) const;
+                           Caller caller = {}) const EXCLUDES(tree_);
   // The controller interface files the container's cgroup has now.
-  Result<std::vector<std::string>> controller_files(ContainerId id) const;
+  Result<std::vector<std::string>> controller_files(ContainerId id) const EXCLUDES(tree_);
   // Whether the container's cgroup has that interface file, and its mode.
-  Result<mode_t> controller_file_mode(ContainerId id, const std::string& name) const;
+  Result<mode_t> controller_file_mode(ContainerId id, const std::string& name) const EXCLUDES(tree_);
   // The `events` text: "populated" of the members (the init is no member),
   // "frozen" of the whole container.
-  Result<std::string> events(ContainerId id) const;
-  // The container's cgroup directory fd and its members' leaf (valid while
-  // the container exists): their cgroup.events feed `events`.
-  Result<std::pair<int, int>> events_fds(ContainerId id) const;
-  // Any pid in the container's namespaces: its init, or the daemon for the host.
-  Result<pid_t> ns_holder(ContainerId id) const;
+  Result<std::string> events(ContainerId id) const EXCLUDES(tree_);
+  // The cgroup.events files `events` reads (absolute paths), to watch them.
+  Result<std::vector<std::string>> events_files(ContainerId id) const EXCLUDES(tree_);
+  // echo 1 > kill: every member (not the init), through cgroup.kill of the
+  // members' leaf; returns once they are gone (bounded). A caller other than
+  // root kills only what it could kill itself (EPERM).
+  Status kill_members(ContainerId id, Caller caller = {}) const EXCLUDES(tree_);
+  // echo 0|1 > freeze: returns once the cgroup reports the state (bounded).
+  Status set_frozen(ContainerId id, bool frozen) const EXCLUDES(tree_);
 
+  // --- membership (members.cpp)
   // A tasks write in progress: from reading the init whose namespaces the
   // process will join until the process is in the container's cgroup (from
   // then on it is a member, which also refuses composition changes), the
@@ -123,14 +175,7 @@ class Containers {
     ContainerId id_ = kHostId;
     pid_t holder_ = 0;
   };
-  Result<Entry> begin_entry(ContainerId id);
-  size_t size() const;
-  // Has another child of the daemon reaped as soon as it exits.
-  Status watch_child(pid_t pid, int pidfd) { return reaper_->watch(pid, pidfd); }
-  // The container whose init `pid` is, if any (the daemon counts as the
-  // host's).
-  std::optional<ContainerId> container_of_init(pid_t pid) const;
-
+  Result<Entry> begin_entry(ContainerId id) EXCLUDES(tree_);
   // The cgroup move of a process (host pid) joining a container: into its
   // members' cgroup; for the host, back into the cgroup the process had
   // before it first entered a container (none if it is not in one). The
@@ -140,80 +185,132 @@ class Containers {
     UniqueFd undo;        // the one it leaves, to put it back
     std::string leaving;  // that one's path below the cgroup2 mount
   };
-  Result<CgroupMove> plan_cgroup_move(ContainerId id, pid_t pid) const;
+  Result<CgroupMove> plan_cgroup_move(ContainerId id, pid_t pid) const EXCLUDES(tree_);
   // Records that the move was made: where a process came from when it first
   // entered a container, for the host's tasks file to take it home.
-  void note_cgroup_move(ContainerId id, pid_t pid, const std::string& leaving);
+  void note_cgroup_move(ContainerId id, pid_t pid, const std::string& leaving) EXCLUDES(tree_);
 
-  // Namespace composition. Each refuses with EBUSY while the container has
-  // members or child containers, or while another container shares the
-  // namespace being replaced; the host's namespaces are fixed (EPERM).
+  // --- composition (compose.cpp). Each refuses with EBUSY while the
+  // container has members or child containers, or while another container
+  // shares the namespace being replaced; the host's namespaces are fixed
+  // (EPERM). They replace the init (init_replace.cpp).
   // ln -s TARGET C/<kind>: share another container's namespace (target in
   // the tree) or adopt one from outside (root only; EPERM otherwise).
   // `caller_pid`: /proc/self and /proc/thread-self in an adopted path are
   // the caller's (the daemon opens the path, not the caller).
   Status link_namespace(ContainerId id, kernel::NsKind kind, std::string_view target, uid_t caller,
-                        pid_t caller_pid = 0);
+                        pid_t caller_pid = 0) EXCLUDES(tree_);
   // rm C/<kind>: inherit the parent's again.
-  Status unlink_namespace(ContainerId id, kernel::NsKind kind);
+  Status unlink_namespace(ContainerId id, kernel::NsKind kind) EXCLUDES(tree_);
   // touch C/<kind>: a fresh one of its own.
-  Status fresh_namespace(ContainerId id, kernel::NsKind kind);
+  Status fresh_namespace(ContainerId id, kernel::NsKind kind) EXCLUDES(tree_);
   // echo "monotonic S N" > C/timens_offsets: the container's own time
   // namespace is made anew with these offsets (as /proc/PID/timens_offsets,
   // possible only before its first member; EBUSY after).
-  Status set_time_offsets(ContainerId id, std::string_view offsets);
+  Status set_time_offsets(ContainerId id, std::string_view offsets) EXCLUDES(tree_);
 
-  // Symlinks under other names in a container directory (ln -sf's
-  // temporaries): made, read, removed, or renamed over a namespace file.
-  Result<int> add_pending_link(ContainerId id, std::string_view name, std::string_view target);
-  Result<int> find_pending_link(ContainerId id, std::string_view name) const;
-  Result<std::string> pending_link_target(ContainerId id, int slot) const;
-  Status remove_pending_link(ContainerId id, int slot);
+  // --- stray symlinks (pending_links.cpp): symlinks under other names in a
+  // container directory (ln -sf's temporaries): made, read, removed, or
+  // renamed over a namespace file. Kept in the record.
+  Result<int> add_pending_link(ContainerId id, std::string_view name, std::string_view target) EXCLUDES(tree_);
+  Result<int> find_pending_link(ContainerId id, std::string_view name) const EXCLUDES(tree_);
+  Result<std::string> pending_link_target(ContainerId id, int slot) const EXCLUDES(tree_);
+  Status remove_pending_link(ContainerId id, int slot) EXCLUDES(tree_);
   Status commit_pending_link(ContainerId id, int slot, kernel::NsKind kind, uid_t caller,
-                             pid_t caller_pid = 0);
+                             pid_t caller_pid = 0) EXCLUDES(tree_);
 
+  // --- the init's namespaces (init_access.cpp)
   // Before a first member enters a container with a user namespace of its
-  // own and no uid/gid map written, the identity map is written so the
-  // container stays usable (a process entering would otherwise be nobody).
-  Status ensure_user_maps(ContainerId id);
+  // own and no uid/gid map written, a map is written so the container stays
+  // usable (a process entering would otherwise be nobody): the identity
+  // map, or for a delegated container its owner mapped to 0.
+  Status ensure_user_maps(ContainerId id) EXCLUDES(tree_);
   // The hostname of the container's uts namespace (the init's). Setting it
   // takes one line of at most 64 bytes (EINVAL otherwise).
-  Result<std::string> hostname(ContainerId id) const;
-  Status set_hostname(ContainerId id, std::string_view name);
+  Result<std::string> hostname(ContainerId id) const EXCLUDES(tree_);
+  Status set_hostname(ContainerId id, std::string_view name) EXCLUDES(tree_);
   // uid_map / gid_map of the container's user namespace (the init's), as
   // user_namespaces(7) allows: once, with the kernel's errnos. ESRCH if the
   // init ends meanwhile (never the file of a process that reused its pid).
   // A caller other than root writes with its own credentials: the kernel's
   // rules for an unprivileged writer apply (one line mapping its own id).
-  Status write_id_map(ContainerId id, FileKind which, std::string_view text, Caller caller = {});
+  Status write_id_map(ContainerId id, FileKind which, std::string_view text, Caller caller = {}) EXCLUDES(tree_);
 
+  // --- life and death (create.cpp, remove.cpp, rename.cpp, members.cpp)
   // mkdir. A non-root caller (in a container delegated to it) gets a
   // container owned by it, with a user namespace of its own owned by its
   // uid (mapping its uid and gid to 0), so that its processes can enter.
-  Result<ContainerId> create(ContainerId parent, std::string_view name, Caller caller = {});
+  Result<ContainerId> create(ContainerId parent, std::string_view name, Caller caller = {}) EXCLUDES(tree_);
   // chown of a container directory: delegates it (root only: EPERM).
-  Status set_owner(ContainerId id, uid_t uid, gid_t gid, Caller caller);
+  Status set_owner(ContainerId id, uid_t uid, gid_t gid, Caller caller) EXCLUDES(tree_);
   // A caller other than root removes only a container whose every process
   // it could kill itself (EPERM otherwise, nothing changed).
-  Status remove(ContainerId parent, std::string_view name, Caller caller = {});
+  Status remove(ContainerId parent, std::string_view name, Caller caller = {}) EXCLUDES(tree_);
   // Within one parent only (ENOTSUP otherwise); RENAME_NOREPLACE honoured.
   Status rename(ContainerId parent, std::string_view name, ContainerId new_parent,
-                std::string_view new_name, unsigned flags);
+                std::string_view new_name, unsigned flags) EXCLUDES(tree_);
+
+  // How many files the daemon watches (two per container); for tests.
+  std::size_t watched_files() const { return watch_->size(); }
 
  private:
-  Container* find(ContainerId id) const;
+  // --- the tree (tree.cpp)
+  Container* find_locked(ContainerId id) const REQUIRES_SHARED(tree_);
+  // A container by its names from the root; nullptr if none.
+  Container* find_path_locked(const std::vector<std::string>& names) const REQUIRES_SHARED(tree_);
+  std::vector<std::string> names_of_locked(const Container& c) const REQUIRES_SHARED(tree_);
+  // "web/db" (for a container not yet in its parent's children too).
+  std::string path_locked(const Container& c) const REQUIRES_SHARED(tree_);
   // The container whose cgroup (or a cgroup below it) `cgroup` is, from its
   // path below the cgroup2 mount; the host if none of ours.
-  ContainerId container_of_cgroup_locked(std::string_view cgroup) const;
-  std::string effective_path_locked(const Container& c, kernel::NsKind kind) const;
-  Result<std::string> cgroup_path_of(const Container& c) const;
-  Status persist(const Container& c) const;
-  void on_process_exit(pid_t pid);
-  // Kills and removes a container and everything below it (its init died).
-  void end_container_locked(Container& c);
-  Status load_children(Container& parent);
+  ContainerId container_of_cgroup_locked(std::string_view cgroup) const REQUIRES_SHARED(tree_);
+  // A path that opens the namespace of that kind the container's members
+  // get: its init's (a container's init is in exactly its namespaces).
+  std::string effective_ns_path_locked(const Container& c, kernel::NsKind kind) const REQUIRES_SHARED(tree_);
+  // Adds a container to the tree and its indexes / takes a subtree out.
+  void insert_locked(std::unique_ptr<Container> c) REQUIRES(tree_);
+  void erase_subtree_locked(ContainerId id) REQUIRES(tree_);
+  // The share index (Container::shared_by) follows ns slots.
+  void index_shares_locked(const Container& c, bool add) REQUIRES(tree_);
+  // Re-derives `source` of shared slots from their link text (after load).
+  void resolve_shares_locked() REQUIRES(tree_);
+
+  // --- the kernel side of one container
+  // The container's cgroup, or a leaf of it ("init", "tasks"), opened now.
+  Result<kernel::Cgroup> open_cgroup_locked(const Container& c, const char* leaf = nullptr) const
+      REQUIRES_SHARED(tree_);
+  // Absolute path of the container's cgroup directory (or a file in it).
+  std::string cgroup_dir(const std::string& cgroup_path, std::string_view file = {}) const;
+  Status persist_locked(const Container& c) const REQUIRES_SHARED(tree_);
+  // Saves the container's stray symlinks (in its record; the host's in an
+  // xattr of the daemon's cgroup), and gives them slots again after a load.
+  Status persist_links_locked(const Container& c) const REQUIRES_SHARED(tree_);
+  void restore_links_locked(Container& c, const std::vector<std::pair<std::string, std::string>>& links)
+      REQUIRES(tree_);
+
+  // --- watches (init_watch.cpp): one inotify instance for all containers.
+  // The init leaf's cgroup.events of `c` (a change makes on_init_event check
+  // whether the init lives), and its cgroup.subtree_control (a write there
+  // makes its children's controller files come or go).
+  void watch_locked(Container& c) REQUIRES(tree_);
+  // Keys of the watches: the container id, with this bit for its controls.
+  static constexpr kernel::FileWatch::Key kControlsKey = kernel::FileWatch::Key{1} << 63;
+  void on_watch_event(kernel::FileWatch::Key key) EXCLUDES(tree_);
+  void on_init_event(ContainerId id) EXCLUDES(tree_);
+  void on_controls_event(ContainerId id) EXCLUDES(tree_);
+  // The init of `c` still runs (pid and start time).
+  static bool init_alive(pid_t pid, unsigned long long start);
+  // Kills and removes a container and everything below it (its init died):
+  // marked, the lock dropped for the teardown, then taken out of the tree.
+  void end_container(ContainerId id) EXCLUDES(tree_);
+
+  // --- create / remove helpers
+  // Tears a container's cgroup tree down: cgroup.kill, wait until empty,
+  // remove bottom-up (bounded). No descriptor needed but the root's.
+  Status tear_down_cgroup(const std::string& cgroup_path) const;
   // Kills and removes a container cgroup the records do not explain.
-  void tear_down_orphan(const kernel::Cgroup& parent, const std::string& name);
+  void tear_down_orphan(const std::string& cgroup_path) const;
+  Status load_children_locked(Container& parent) REQUIRES(tree_);
   // EPERM unless `caller` could kill every process in the cgroup and below
   // (kill(2)'s rule, asked of the kernel), but `init`: the container's own
   // init goes with the container, whoever may remove it.
@@ -223,63 +320,81 @@ class Containers {
   // mapping 0 to the owner, written as the owner: what the kernel lets an
   // unprivileged owner write itself.
   Status write_owner_maps(pid_t init, uid_t uid, gid_t gid) const;
+
+  // --- composition helpers (compose.cpp, init_replace.cpp)
   // Refusals common to every composition change.
-  Status check_composable(const Container& c, int changing_kinds) const;
-  // Replaces the init so that it holds exactly `next` (the container has no
-  // members). Kept own namespaces keep their identity, except pid.
-  // `adopted`: the namespace newly adopted for the changed kind, if any.
-  // `renew`: kinds made fresh even if they stay own (CLONE_NEW* mask).
-  Status respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted,
-                      int renew = 0);
-  Status change_namespace(Container& c, kernel::NsKind kind, NsSlot slot, const UniqueFd& adopted);
-  // A container by its names from the root; ENOENT.
-  Container* find_path(const std::vector<std::string>& names) const;
-  std::vector<std::string> names_of(const Container& c) const;
-  // Saves the container's stray symlinks (in its record; the host's in an
-  // xattr of the daemon's cgroup), and gives them slots again after a load.
-  Status persist_links_locked(const Container& c) const;
-  void restore_links_locked(Container& c, const std::vector<std::pair<std::string, std::string>>& links);
-  // Re-derives `source` of shared slots from their link text (after load).
-  void resolve_shares();
-  // "web/db" (for a container not yet in its parent's children too).
-  std::string path_locked(const Container& c) const;
-  // Has the init's command line name the container's path (after a load);
-  // _subtree: of every container from `c` down (after mv).
-  void retitle_init_locked(const Container& c) const;
-  void retitle_subtree_locked(const Container& c) const;
+  Status check_composable_locked(const Container& c, int changing_kinds) const REQUIRES_SHARED(tree_);
+  // Replaces the init of `c` so that it holds exactly `next` (the
+  // container has no members). Kept own namespaces keep their identity,
+  // except pid. `adopted`: the namespace newly adopted for the changed kind,
+  // if any. `renew`: kinds made fresh even if they stay own (CLONE_NEW*
+  // mask). `offsets`: the time offsets the new init's time namespace takes.
+  // Drops tree_ for the spawn and for the old init's end, and returns with
+  // it held again; `c` stays valid (replacing_init keeps it in the tree).
+  Status replace_init(Container& c, const NsSlots& next, const UniqueFd& adopted, int renew,
+                      const std::string& offsets) REQUIRES(tree_);
+  Status change_namespace(Container& c, kernel::NsKind kind, NsSlot slot, const UniqueFd& adopted)
+      REQUIRES(tree_);
+  // The init's command line names the container's path (init_titles.cpp):
+  // the titles of `c` (and of its subtree) are collected under the lock,
+  // then written with no lock held (a write may wait for an init's exec).
+  struct InitTitle {
+    pid_t pid;
+    unsigned long long start;
+    std::string path;
+  };
+  void titles_locked(const Container& c, bool subtree, std::vector<InitTitle>& out) const
+      REQUIRES_SHARED(tree_);
+  static void apply_titles(const std::vector<InitTitle>& titles);
 
-  // EBUSY if the container or one of its ancestors is frozen (cgroup.freeze):
-  // a process started inside would stop before it could exec, and whoever
-  // waits for it with it. `what` names the operation for the log.
-  Status refuse_if_frozen_locked(const Container& c, std::string_view what) const;
+  // --- freezing (frozen.cpp)
+  // The cgroup paths whose cgroup.freeze decides whether `c` is frozen: its
+  // own and its ancestors' (the daemon's included).
+  struct FreezeLink {
+    std::string cgroup_path;
+    std::string label;  // "container web", or the daemon's cgroup directory
+  };
+  std::vector<FreezeLink> freeze_chain_locked(const Container& c) const REQUIRES_SHARED(tree_);
+  // EBUSY if any of them is frozen: a process started inside would stop
+  // before it could exec, and whoever waits for it with it. Call with
+  // freeze_gate_ held shared. `what` names the operation for the log.
+  Status refuse_if_frozen(const std::vector<FreezeLink>& chain, std::string_view what) const;
 
-  Config config_;
-  // Lock order: mutex_, then freeze_gate_. mutex_ guards the tree (by_id_,
-  // every Container in it, next_id_, origins_).
-  mutable std::mutex mutex_;
-  // Held shared while a process is started inside a container (checked not
-  // frozen, then spawned: bounded), exclusively by a freeze write, so that
-  // the daemon never freezes a container under a spawn it just allowed.
-  mutable std::shared_mutex freeze_gate_;
-  std::unordered_map<ContainerId, std::unique_ptr<Container>> by_id_;
-  ContainerId next_id_ = 1;
-  // Where processes came from before entering a container:
-  // pid -> (start time, cgroup path); kept on the daemon's cgroup
-  // (state/origins.hpp) so that a restarted daemon knows them too.
-  std::unordered_map<pid_t, std::pair<unsigned long long, std::string>> origins_;
-  void save_origins_locked();
-  // The container's init as it is now, pinned by a pidfd (the daemon for
-  // the host).
+  // --- the init as it is now (init_access.cpp)
   struct InitHandle {
     pid_t pid = 0;
     UniqueFd pidfd;
   };
-  Result<InitHandle> current_init(ContainerId id) const;
+  // The container's init pinned by a pidfd (the daemon for the host); ESRCH
+  // if the recorded one is gone (a pid reused meanwhile is never taken).
+  Result<InitHandle> current_init(ContainerId id) const EXCLUDES(tree_);
   // op(InitHandle) on the current init, again on the next one if the init
   // was replaced meanwhile (ESRCH).
   template <typename Op>
   auto on_current_init(ContainerId id, Op op) const -> decltype(op(std::declval<InitHandle>()));
-  void load_origins_locked();
+
+  // --- origins (origins.cpp)
+  void save_origins_locked() REQUIRES(tree_);
+  void load_origins_locked() REQUIRES(tree_);
+
+  void notify(const TreeChange& change) const;
+
+  Config config_;
+  const kernel::Cgroup& root() const { return config_.root; }
+
+  mutable SharedMutex tree_;
+  mutable SharedMutex freeze_gate_;  // see the lock order above
+  std::unordered_map<ContainerId, std::unique_ptr<Container>> by_id_ GUARDED_BY(tree_);
+  std::unordered_map<pid_t, ContainerId> by_init_ GUARDED_BY(tree_);  // init pid -> container
+  ContainerId next_id_ GUARDED_BY(tree_) = 1;
+  // Where processes came from before entering a container:
+  // pid -> (start time, cgroup path); kept on the daemon's cgroup
+  // (state/origins.hpp) so that a restarted daemon knows them too.
+  std::unordered_map<pid_t, std::pair<unsigned long long, std::string>> origins_ GUARDED_BY(tree_);
+  std::function<void(const TreeChange&)> observer_;
+  // Container cgroups load() found unexplained, torn down once it is done.
+  std::vector<std::string> orphans_ GUARDED_BY(tree_);
+  std::unique_ptr<kernel::FileWatch> watch_;
   std::unique_ptr<kernel::Reaper> reaper_;
 };
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "containerfs/model/files.hpp"
 
@@ -18,6 +19,8 @@ bool is_controller_file_name(std::string_view name);
 // The kind of a controller file name, numbering it on first sight;
 // nullopt for other names or when the numbers are used up.
 std::optional<FileKind> controller_file_kind(std::string_view name);
+// Every name numbered so far (what the kernel may have been told of).
+std::vector<std::string> known_controller_file_names();
 // The name of a controller file kind; empty if unknown.
 std::string controller_file_name(FileKind kind);
 

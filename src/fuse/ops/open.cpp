@@ -2,6 +2,7 @@
 // seq_file does), served with direct I/O since sizes are not known ahead.
 #include <fcntl.h>
 
+#include "containerfs/fuse/events_watch.hpp"
 #include "containerfs/fuse/filesystem.hpp"
 #include "containerfs/fuse/open_file.hpp"
 
@@ -39,7 +40,10 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<OpenFile*>(fi->fh);
+  auto* file = reinterpret_cast<OpenFile*>(fi->fh);
+  // A poller of `events` ends with its open file.
+  if (file->node.kind == model::FileKind::events) filesystem(req).events->forget(file->node.id, fi->fh);
+  delete file;
   fuse_reply_err(req, 0);
 }
 

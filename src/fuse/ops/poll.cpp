@@ -18,12 +18,12 @@ void op_poll(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, fuse_pollhandle* ph
   }
   // Watch first, then look: a change in between still wakes the poller.
   if (ph) {
-    auto fds = fs.containers->events_fds(file->node.id);
-    if (!fds) {
+    auto files = fs.containers->events_files(file->node.id);
+    if (!files) {
       fuse_pollhandle_destroy(ph);
-      return (void)fuse_reply_err(req, fds.error());
+      return (void)fuse_reply_err(req, files.error());
     }
-    if (auto ok = fs.events->watch(file->node.id, {fds->first, fds->second}, ph); !ok)
+    if (auto ok = fs.events->watch(file->node.id, fi->fh, *files, ph); !ok)
       return (void)fuse_reply_err(req, ok.error());
   }
   auto now = render_file(fs, file->node, fuse_req_ctx(req)->pid);

@@ -19,7 +19,10 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
   if (off < 0) return (void)fuse_reply_err(req, EINVAL);
   size_t start = std::min(static_cast<size_t>(off), text.size());
   size_t len = std::min(size, text.size() - start);
-  fuse_reply_buf(req, text.data() + start, len);
+  // The reader may close the file (and another thread release it) as soon
+  // as the reply is in: the bytes go from a copy of our own.
+  std::string piece = text.substr(start, len);
+  fuse_reply_buf(req, piece.data(), piece.size());
 }
 
 }  // namespace containerfs::fuse

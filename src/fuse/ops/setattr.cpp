@@ -2,6 +2,7 @@
 // O_TRUNC) and changes nothing; chown of any of a container's files
 // delegates the container; modes are fixed.
 #include "containerfs/fuse/filesystem.hpp"
+#include "containerfs/fuse/invalidator.hpp"
 
 namespace containerfs::fuse {
 
@@ -29,7 +30,12 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
   if ((to_set & FUSE_SET_ATTR_SIZE) && (!is_writable(node->kind) || !(st->st_mode & 0222)))
     return (void)fuse_reply_err(req, EACCES);
   (void)kTimes;  // touching times is accepted and changes nothing, as on /proc
-  fuse_reply_attr(req, &*st, 0);
+  fuse_reply_attr(req, &*st, attr_timeout(*node));
+  // A file's chown changes its directory's owner too (files keep no
+  // attributes in the kernel; directories do).
+  if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && node->kind != model::FileKind::directory &&
+      fs.invalidator)
+    fs.invalidator->inode(Node{node->id, model::FileKind::directory});
 }
 
 }  // namespace containerfs::fuse
