@@ -105,8 +105,10 @@
 // something the checks cannot see, such as an LSM, refuses one thread), the
 // error is returned and logged; the moved threads stay moved.
 //
-// Integration constraints on the daemon: the helper is its child, and its
-// exit must be reaped by pid or pidfd (on_start), never by waitpid(-1).
+// Integration constraints on the daemon: the helper is its child, reaped by
+// the daemon's reaper (kernel/reaper.hpp) or here when found dead, whichever
+// comes first; the daemon traces nothing itself, so its reaper's
+// waitid(P_ALL, WEXITED) takes nothing from anyone.
 #pragma once
 
 #include <sys/types.h>
@@ -188,9 +190,6 @@ class InjectorProcess {
     std::string program = "/proc/self/exe";  // the daemon's own binary
     bool syslog = false;                    // the helper logs where the daemon does
     std::chrono::milliseconds wait_timeout{10000};  // backstop for each reply
-    // Called with each helper started (pid, pidfd), e.g. to have it reaped
-    // as soon as it exits; it is also reaped here when found dead.
-    std::function<void(pid_t, int)> on_start;
   };
 
   explicit InjectorProcess(Options options);

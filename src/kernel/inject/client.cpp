@@ -161,7 +161,6 @@ Status InjectorProcess::ensure_running_locked() {
   }
   pidfd_ = std::move(*pidfd);
   pid_ = pid;
-  if (options_.on_start) options_.on_start(pid, pidfd_.get());
   control_ = std::move(pair->ours);
   log::debug("inject: injector process {} started", pid);
   return {};
