@@ -17,9 +17,11 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/kernel/child_status.hpp"
 #include "containerfs/kernel/init_title.hpp"
 #include "containerfs/kernel/namespaces.hpp"
 #include "containerfs/kernel/reaper.hpp"
+#include "containerfs/kernel/root_fs.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
 
@@ -54,12 +56,15 @@ struct ChildPlan {
   std::array<int, 16> keep{};
   int keep_count = 0;
   bool in_leaf = false;  // already moved into the init's leaf
+  int root_tree_fd = -1;  // the root file system to enter (root_fs.hpp)
+  std::vector<const char*> detach_in_root;  // containerfs mounts inside it
+  bool own_proc = false;
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
 };
 
 [[noreturn]] void child_fail(ChildPlan* plan, int err) {
-  (void)!::send(plan->status_sock, &err, sizeof err, MSG_NOSIGNAL);
+  send_child_errno(plan->status_sock, err);
   ::_exit(127);
 }
 
@@ -75,53 +80,12 @@ void close_all_but_kept(const ChildPlan* plan) {
   ::syscall(SYS_close_range, first, ~0U, 0U);
 }
 
-// One int of payload and room for one passed fd.
-struct FdMessage {
-  int value = 0;
-  iovec iov{&value, sizeof value};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  FdMessage() {
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-  }
-  FdMessage(const FdMessage&) = delete;
-};
-
-// Hands the grandchild's pidfd to the daemon: its pid number means nothing
-// outside the pid namespace the intermediate lives in.
-void send_pidfd(int sock, int pidfd) {
-  FdMessage m;
-  auto& msg = m.msg;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &pidfd, sizeof pidfd);
-  (void)!::sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
-
-// One status message: an errno (>0), or 0 with a pidfd; 0 bytes = all
-// writers gone (exec succeeded).
-Result<int> receive_status(int sock, UniqueFd* pidfd) {
-  FdMessage m;
-  auto& msg = m.msg;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+// The path an open descriptor names (in the daemon's mount namespace).
+Result<std::string> fd_path(int fd) {
+  char buf[4096];
+  ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buf, sizeof buf);
   if (n < 0) return fail_errno();
-  if (n == 0) return -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && pidfd) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      pidfd->reset(fd);
-    }
-  }
-  return m.value;
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 // The pid of a pidfd as the daemon's pid namespace sees it.
@@ -135,41 +99,9 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
   return pid;
 }
 
-// Every step of a spawn is bounded: a child that stops (a frozen cgroup
-// stops it before it can exec) is killed, never waited for without end.
-constexpr int kSpawnStepMs = 5000;
-
-// The next status message within the bound; ETIMEDOUT past it.
-Result<int> next_status(int sock, UniqueFd* pidfd) {
-  pollfd ready{sock, POLLIN, 0};
-  int n;
-  do {
-    n = ::poll(&ready, 1, kSpawnStepMs);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return fail_errno();
-  if (n == 0) return fail(ETIMEDOUT);
-  return receive_status(sock, pidfd);
-}
-
-bool has_exited(int pidfd) {
-  pollfd pfd{pidfd, POLLIN, 0};
-  return ::poll(&pfd, 1, 0) > 0;
-}
-
-// SIGKILL (which ends a frozen process too), then a bounded wait for the
-// exit, then the reap (ECHILD is fine: not, or no longer, our child).
-// False if it is still running after the bound.
-bool kill_and_reap(int pidfd) {
-  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-  pollfd pfd{pidfd, POLLIN, 0};
-  if (::poll(&pfd, 1, kSpawnStepMs) <= 0) return false;
-  (void)reap_pidfd(pidfd, false);
-  return true;
-}
-
 void log_abandoned(pid_t pid) {
   log::error("spawning an init: child {} did not end within {} ms of SIGKILL; left behind", pid,
-             kSpawnStepMs);
+             kChildStepBound.count());
 }
 
 [[noreturn]] void become_init(ChildPlan* plan) {
@@ -180,6 +112,13 @@ void log_abandoned(pid_t pid) {
     // As unshare(1): nothing done inside leaks out through propagation.
     ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
     for (const char* m : plan->detach) ::umount2(m, MNT_DETACH);
+  }
+  if (plan->root_tree_fd >= 0) {
+    int err = enter_root_fs(plan->root_tree_fd, plan->detach_in_root.data(),
+                            static_cast<int>(plan->detach_in_root.size()));
+    if (err) child_fail(plan, err);
+  } else if (plan->own_proc) {
+    if (int err = mount_own_proc()) child_fail(plan, err);
   }
   if (plan->hostname && ::sethostname(plan->hostname, plan->hostname_len) != 0)
     child_fail(plan, errno);
@@ -246,7 +185,7 @@ int child_main(void* arg) {
   if (grandchild == 0) become_init(plan);
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, grandchild, 0));
   if (pidfd < 0) child_fail(plan, errno);
-  send_pidfd(plan->status_sock, pidfd);
+  send_child_fd(plan->status_sock, pidfd);
   ::_exit(0);
 }
 
@@ -323,6 +262,20 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     plan.hostname_len = spec.hostname.size();
   }
   for (auto& m : spec.detach_mounts) plan.detach.push_back(m.c_str());
+  plan.own_proc = spec.own_proc;
+  UniqueFd root_tree;
+  std::vector<std::string> inside_root;
+  if (spec.root_fd >= 0) {
+    if (!plan.fresh_mount) return fail(EINVAL);
+    auto tree = clone_root_tree(spec.root_fd);
+    if (!tree) return fail(tree.error());
+    root_tree = std::move(*tree);
+    auto where = fd_path(spec.root_fd);
+    if (!where) return fail(where.error());
+    inside_root = mounts_inside(*where, spec.detach_mounts);
+    for (auto& m : inside_root) plan.detach_in_root.push_back(m.c_str());
+    plan.root_tree_fd = root_tree.get();
+  }
   if ((spec.fresh & CLONE_NEWTIME) && !spec.time_offsets.empty()) {
     plan.time_offsets = spec.time_offsets.c_str();
     plan.time_offsets_len = spec.time_offsets.size();
@@ -341,6 +294,7 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   }
   for (int fd : {plan.cgroup_procs_fd, plan.leaf_procs_fd, plan.status_sock}) plan.keep[plan.keep_count++] = fd;
   for (int i = 0; i < plan.join_count; ++i) plan.keep[plan.keep_count++] = plan.join_fds[i];
+  if (root_tree) plan.keep[plan.keep_count++] = root_tree.get();
   std::sort(plan.keep.begin(), plan.keep.begin() + plan.keep_count);
 
   std::string argv0(kInitArgv0);
@@ -370,7 +324,7 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   if (!plan.double_fork) {
     // The child runs on `stack` in the daemon's memory until it execs: it
     // is waited for (bounded), never abandoned while it might still run.
-    auto status = next_status(status_read.get(), nullptr);
+    auto status = next_child_status(status_read.get(), nullptr);
     if (status && *status < 0 && !has_exited(child.pidfd.get())) return child;  // exec'd
     int err = !status ? status.error() : *status > 0 ? *status : ECHILD;
     if (!kill_and_reap(child.pidfd.get())) {
@@ -392,7 +346,7 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
       if (!handed_out && grandchild) ::syscall(SYS_pidfd_send_signal, grandchild.get(), SIGKILL, nullptr, 0);
       if (handed_out) {
         pollfd pfd{intermediate.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, kSpawnStepMs) > 0) {
+        if (::poll(&pfd, 1, static_cast<int>(kChildStepBound.count())) > 0) {
           (void)reap_pidfd(intermediate.get(), true);
           return;
         }
@@ -402,12 +356,12 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
       if (!handed_out && grandchild) (void)kill_and_reap(grandchild.get());
     }
   } cleanup{child.pidfd, grandchild, handed_out};
-  auto first = next_status(status_read.get(), &grandchild);
+  auto first = next_child_status(status_read.get(), &grandchild);
   if (!first) return fail(first.error());
   if (*first > 0) return fail(*first);
   if (*first < 0 || !grandchild) return fail(EIO);
   // End of file once the grandchild has exec'd; an errno if it failed before.
-  auto second = next_status(status_read.get(), nullptr);
+  auto second = next_child_status(status_read.get(), nullptr);
   if (!second) return fail(second.error());
   if (*second > 0) return fail(*second);
   auto gpid = pid_of_pidfd(grandchild.get());
