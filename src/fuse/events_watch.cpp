@@ -59,6 +59,21 @@ Status EventsWatcher::watch(model::ContainerId id, const std::vector<int>& cgrou
   return {};
 }
 
+void EventsWatcher::watch_readable(std::uint64_t key, UniqueFd fd, fuse_pollhandle* ph) {
+  std::lock_guard lock(mutex_);
+  auto it = watches_.find(key);
+  if (it == watches_.end()) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = key;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+    Watch w;
+    w.events.push_back(std::move(fd));
+    it = watches_.emplace(key, std::move(w)).first;
+  }
+  it->second.handles.push_back(ph);
+}
+
 void EventsWatcher::run() {
   epoll_event events[16];
   for (;;) {

@@ -42,6 +42,10 @@ std::vector<FileKind> files_of(const model::ContainerView& c) {
     files.push_back(FileKind::freeze);
     files.push_back(FileKind::kill);
     files.push_back(FileKind::events);
+    if (!c.root.empty()) files.push_back(FileKind::root);
+    files.push_back(FileKind::console);
+    files.push_back(FileKind::run);
+    files.push_back(FileKind::devices);
   }
   return files;
 }
@@ -73,6 +77,7 @@ Result<std::string> link_target(Filesystem& fs, Node node, pid_t caller) {
   }
   if (model::is_pending_link(node.kind))
     return fs.containers->pending_link_target(node.id, static_cast<int>(node.kind));
+  if (node.kind == FileKind::root) return fs.containers->root_of(node.id);
   if (!model::is_ns_file(node.kind)) return fail(EINVAL);
   return fs.containers->ns_link(node.id, model::ns_of_file(node.kind));
 }
@@ -90,14 +95,19 @@ Result<struct stat> stat_of(Filesystem& fs, Node node, pid_t caller) {
   st.st_nlink = node.kind == FileKind::directory ? 2 : 1;
   st.st_uid = c->owner_uid;
   st.st_gid = c->owner_gid;
-  if (model::is_controller_file(node.kind)) {
+  if (model::is_controller_file(node.kind) || node.kind == FileKind::devices) {
     // Limits are set by whoever owns the parent (cgroupfs delegation).
     st.st_uid = c->limits_uid;
     st.st_gid = c->limits_gid;
   }
   st.st_blksize = 4096;
   st.st_atim = st.st_mtim = st.st_ctim = kStarted;
-  if (node.kind == FileKind::directory) {
+  if (node.kind == FileKind::console) {
+    // The bytes written to it so far: `tail -f` follows it.
+    auto written = fs.containers->console_size(node.id);
+    if (!written) return fail(written.error());
+    st.st_size = static_cast<off_t>(*written);
+  } else if (node.kind == FileKind::directory) {
     auto kids = fs.containers->children(node.id);
     if (kids) st.st_nlink += kids->size();
   } else if (S_ISLNK(st.st_mode)) {

@@ -46,7 +46,9 @@ struct ChildPlan {
   size_t time_offsets_len = 0;
   size_t hostname_len = 0;
   std::vector<const char*> detach;
-  const char* init_path = nullptr;
+  // The init program, opened beforehand: a root of the container's own
+  // (root_fs.hpp) does not hold it.
+  int init_fd = -1;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
   // The only descriptors the child keeps (ascending): it closes every
@@ -123,7 +125,7 @@ void log_abandoned(pid_t pid) {
   if (plan->hostname && ::sethostname(plan->hostname, plan->hostname_len) != 0)
     child_fail(plan, errno);
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  ::execve(plan->init_path, plan->argv, plan->envp);
+  ::syscall(SYS_execveat, plan->init_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
   child_fail(plan, errno);
 }
 
@@ -281,6 +283,10 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     plan.time_offsets_len = spec.time_offsets.size();
   }
 
+  auto program = open_at(AT_FDCWD, spec.init_path, O_PATH);
+  if (!program) return fail(program.error());
+  plan.init_fd = program->get();
+
   // The status socket: an errno if the child (or the grandchild) fails, the
   // grandchild's pidfd from an intermediate, end of file once every writer
   // has exec'd or exited.
@@ -295,13 +301,13 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   for (int fd : {plan.cgroup_procs_fd, plan.leaf_procs_fd, plan.status_sock}) plan.keep[plan.keep_count++] = fd;
   for (int i = 0; i < plan.join_count; ++i) plan.keep[plan.keep_count++] = plan.join_fds[i];
   if (root_tree) plan.keep[plan.keep_count++] = root_tree.get();
+  plan.keep[plan.keep_count++] = program->get();
   std::sort(plan.keep.begin(), plan.keep.begin() + plan.keep_count);
 
   std::string argv0(kInitArgv0);
   auto title = init_title_args(spec.title);  // "containerfs-init web/db" (kernel/init_title.hpp)
   char* argv[] = {argv0.data(), title.path.data(), nullptr};
   char* envp[] = {title.room.data(), nullptr};
-  plan.init_path = spec.init_path.c_str();
   plan.argv = argv;
   plan.envp = envp;
 

@@ -74,6 +74,7 @@ Status Containers::check_composable(const Container& c, int changing) const {
 
 Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next, const UniqueFd& adopted,
                                 int renew) {
+  renew |= root_renewal(c);
   std::shared_lock gate(freeze_gate_);
   if (auto thawed = refuse_if_frozen_locked(c, fmt::format("{}: a new init", c.name)); !thawed)
     return fail(thawed.error());
@@ -130,6 +131,8 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
     if (auto text = kernel::read_own_mountinfo())
       spec.detach_mounts = kernel::find_mounts_of_type(*text, "fuse.containerfs");
   }
+  UniqueFd root_dir;
+  if (auto system = add_system_to_spec_locked(c, own_kinds_of(next), spec, root_dir); !system) return system;
 
   auto init = kernel::spawn_init(spec);
   if (!init) return fail(log::refuse(init.error(), "{}: a new init for the new namespaces", c.name));
@@ -159,7 +162,7 @@ Status Containers::respawn_init(Container& c, const std::array<NsSlot, 8>& next,
 Status Containers::change_namespace(Container& c, NsKind kind, NsSlot slot, const UniqueFd& adopted) {
   auto next = c.ns;
   next[static_cast<size_t>(kind)] = std::move(slot);
-  if (auto ok = check_composable(c, changing_kinds(c.ns, next)); !ok) return ok;
+  if (auto ok = check_composable(c, changing_kinds(c.ns, next) | root_renewal(c)); !ok) return ok;
   return respawn_init(c, next, adopted);
 }
 
@@ -253,7 +256,7 @@ Status Containers::set_time_offsets(ContainerId id, std::string_view offsets) {
   if (c->slot(NsKind::time).origin != NsOrigin::own) return fail(ENOENT);
   auto merged = merge_time_offsets(c->time_offsets, offsets);
   if (!merged) return fail(log::refuse(merged.error(), "{}: not clock offsets: {:?}", c->name, log::excerpt(offsets)));
-  if (auto ok = check_composable(*c, CLONE_NEWTIME); !ok) return ok;
+  if (auto ok = check_composable(*c, CLONE_NEWTIME | root_renewal(*c)); !ok) return ok;
   std::string old = std::move(c->time_offsets);
   c->time_offsets = std::move(*merged);
   // The kernel checks the text when the new init's namespace takes it.

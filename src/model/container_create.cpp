@@ -97,6 +97,8 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   spec.hostname = c->name.substr(0, 64);
   spec.title = path_locked(*c);
   if (spec.fresh & CLONE_NEWNS) spec.detach_mounts = containerfs_mounts();
+  UniqueFd root_dir;
+  if (auto system = add_system_to_spec_locked(*c, spec.fresh, spec, root_dir); !system) return fail(system.error());
   auto init = kernel::spawn_init(spec);
   if (!init) return fail(log::refuse(init.error(), "mkdir {}: starting init", name));
   spawned = init->pid;

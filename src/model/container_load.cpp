@@ -110,6 +110,8 @@ Status Containers::load_children(Container& parent) {
     c->owner_uid = record->owner_uid;
     c->owner_gid = record->owner_gid;
     c->time_offsets = record->time_offsets;
+    c->root = record->root;
+    c->devices = record->devices;
     restore_links_locked(*c, record->links);
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c->init_pid, 0));
     if (pidfd >= 0) {

@@ -44,7 +44,7 @@ Result<ContainerView> Containers::get(ContainerId id) const {
   auto* c = find(id);
   if (!c) return fail(ENOENT);
   ContainerView view{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing, {},
-                     c->owner_uid, c->owner_gid, 0, 0};
+                     c->owner_uid, c->owner_gid, 0, 0, c->root};
   if (id != kHostId) {
     const auto* parent = find(c->parent);
     view.limits_uid = parent->owner_uid;

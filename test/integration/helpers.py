@@ -74,6 +74,7 @@ DEFAULT_FRESH = ["network", "uts", "ipc", "pid", "mount", "cgroup"]
 RESERVED_NAMES = [
     "tasks", "init", "self", "network", "uts", "ipc", "pid", "user", "mount", "cgroup", "time",
     "hostname", "uid_map", "gid_map", "freeze", "kill", "events", "timens_offsets",
+    "root", "console", "run", "devices",
     "cgroup.procs", "memory.max", "cpu.weight", "cpuset.cpus", "io.max", "pids.max",
     "hugetlb.2MB.max", "rdma.max", "misc.max", "freezer.state", "cpu.pressure", "cgroup.kill"]
 
@@ -564,6 +565,15 @@ class Shell:
 def ns_ino(path):
     """The nsfs inode of the namespace a path opens (links followed)."""
     return os.stat(path).st_ino
+
+
+# The next command of a shell that moved itself into a container, saying
+# which namespaces the shell is in now (`exec "$PY" -c "$OWN_NS" uts net`):
+# /proc in there shows the container's pid namespace, where the shell is not
+# (it keeps its own, as with setns(2)), so it reads them through the host's
+# /proc, opened as fd 3 before the move (`exec 3</proc`).
+OWN_NS = ("import os, sys\n"
+          "print('\\n'.join(os.readlink(f'self/ns/{n}', dir_fd=3) for n in sys.argv[1:]))")
 
 
 def proc_ns_ino(pid, name, tid=None):

@@ -39,9 +39,11 @@ def test_chown_delegates_the_container_and_its_files(shared):
     assert (st.st_uid, st.st_gid) == (USER_ID, USER_ID)
     for name in os.listdir(shared.path("web")):
         lst = os.lstat(shared.path("web", name))
-        # Controller files are the parent's owner's (root's here): the
-        # limits of a delegated container stay with who delegated it.
-        want = (0, 0) if "." in name and name.split(".")[0] in CONTROLLERS else (USER_ID, USER_ID)
+        # Controller files and the device whitelist are the parent's
+        # owner's (root's here): the limits of a delegated container stay
+        # with who delegated it.
+        limit = name == "devices" or ("." in name and name.split(".")[0] in CONTROLLERS)
+        want = (0, 0) if limit else (USER_ID, USER_ID)
         assert (lst.st_uid, lst.st_gid) == want, name
     # The host stays root's.
     assert os.stat(shared.mnt).st_uid == 0

@@ -288,7 +288,8 @@ def test_writer_under_allowing_filter_enters_itself(cfs, helper):
     cfs.mkdir("web")
     net = os.stat(cfs.path("web", "network")).st_ino
     r = run([helper, as_hex(answer("mount", RET_ERRNO | errno.EPERM)), "--", "sh", "-c",
-             'echo $$ > "$1"; exec readlink /proc/self/ns/net', "sh", cfs.path("web", "tasks")])
+             'exec 3</proc; echo $$ > "$1"; exec "$2" -c "$3" net', "sh", cfs.path("web", "tasks"),
+             helpers.PY, helpers.OWN_NS])
     assert r.stdout.split() == [f"net:[{net}]"]
 
 

@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -28,6 +29,11 @@ class EventsWatcher {
   // and keeps `ph` (owned from now on) to notify at its next change. Call
   // before checking the current state, so that no change is missed.
   Status watch(model::ContainerId id, const std::vector<int>& cgroup_fds, fuse_pollhandle* ph);
+  // The same for descriptors already open (owned from now on, closed once
+  // the watch fires), readable when there is news: a console's eventfd.
+  // `key` tells such watches apart from those of `watch` (kConsoleKey).
+  void watch_readable(std::uint64_t key, UniqueFd fd, fuse_pollhandle* ph);
+  static constexpr std::uint64_t kConsoleKey = 1ull << 62;  // | container id
 
  private:
   struct Watch {

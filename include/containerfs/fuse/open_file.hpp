@@ -4,6 +4,7 @@
 #include <string>
 
 #include "containerfs/fuse/inode.hpp"
+#include "containerfs/kernel/console_ring.hpp"
 
 namespace containerfs::fuse {
 
@@ -11,6 +12,7 @@ struct OpenFile {
   Node node;
   std::string content;  // the snapshot a read-open took
   bool read_before = false;
+  kernel::ConsoleReader console;  // `console`: where its reads are
 };
 
 // A write handler that has replied to the request itself returns this.

@@ -3,9 +3,11 @@
 // All methods are thread-safe; none holds the lock across a long wait.
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <utility>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,12 @@
 #include "containerfs/model/container.hpp"
 #include "containerfs/model/files.hpp"
 #include "containerfs/util/result.hpp"
+
+namespace containerfs::kernel {
+struct ConsoleOutput;
+class DeviceRules;
+struct InitSpec;
+}  // namespace containerfs::kernel
 
 namespace containerfs::model {
 
@@ -49,6 +57,7 @@ struct ContainerView {
   // The parent's owner: who sets this container's limits (controller files).
   uid_t limits_uid = 0;
   gid_t limits_gid = 0;
+  std::string root;  // its root file system's directory, if any
 };
 
 // Who asks: the credentials of the FUSE request.
@@ -200,6 +209,49 @@ class Containers {
   Status rename(ContainerId parent, std::string_view name, ContainerId new_parent,
                 std::string_view new_name, unsigned flags);
 
+  // Running a system: container_root.cpp, container_console.cpp,
+  // container_run.cpp, container_devices.cpp.
+
+  // ln -s DIR C/root (`replace`: ln -sf): the host directory DIR becomes
+  // the container's `/` (its init is replaced, as for a namespace change).
+  // EINVAL: DIR is relative, or the container has no mount namespace of
+  // its own; ENOENT, ENOTDIR; EEXIST: a root is set (not replacing);
+  // EBUSY: members, child containers, a sharer of its mount namespace, a
+  // freeze. The directory is opened as the container's owner, who must own
+  // it if that is not root (EPERM); only root or the owner may set it.
+  Status set_root(ContainerId id, std::string_view dir, Caller caller, bool replace = false);
+  // rm C/root: back to the host's tree (or its parent's). ENOENT if none.
+  Status clear_root(ContainerId id, Caller caller);
+  // readlink C/root; ENOENT if none.
+  Result<std::string> root_of(ContainerId id) const;
+  // ln -sf's rename of a temporary symlink over `root`.
+  Status commit_pending_root(ContainerId id, int slot, Caller caller);
+
+  // The console, held by the init: made when first opened (EBUSY if the
+  // container is frozen then; the init's errno if it cannot make one).
+  Status open_console(ContainerId id);
+  // What it kept (empty before it exists); its size: bytes written so far.
+  Result<kernel::ConsoleOutput> console_output(ContainerId id) const;
+  Result<std::uint64_t> console_size(ContainerId id) const;
+  // Typed as input (bounded wait for the terminal to take it).
+  Result<std::size_t> console_input(ContainerId id, std::string_view text);
+  // The eventfd the init signals after output, for a poller.
+  Result<UniqueFd> console_events(ContainerId id) const;
+
+  // echo LINE > C/run: /bin/sh -c LINE starts inside, a child of the init,
+  // in the members' cgroup, on the console; one program per line. Returns
+  // once each is executing. ENOENT: no /bin/sh; EBUSY: frozen; EPERM: the
+  // caller is neither root nor the owner of a container whose user
+  // namespace maps its root to the caller.
+  Status run(ContainerId id, std::string_view lines, Caller caller);
+
+  // The device whitelist (devices.list form) and writes to it. A caller
+  // other than root changes only containers below one delegated to it (as
+  // controller files; EPERM). EINVAL malformed, EPERM wider than an
+  // ancestor's, ENOSPC too many entries.
+  Result<std::string> devices(ContainerId id) const;
+  Status write_devices(ContainerId id, std::string_view lines, Caller caller);
+
  private:
   Container* find(ContainerId id) const;
   // The container whose cgroup (or a cgroup below it) `cgroup` is, from its
@@ -247,6 +299,28 @@ class Containers {
   // _subtree: of every container from `c` down (after mv).
   void retitle_init_locked(const Container& c) const;
   void retitle_subtree_locked(const Container& c) const;
+
+  // What running a system adds to the spec of a container's next init:
+  // a /proc of its own (own mount and pid namespaces, `own_kinds` the
+  // CLONE_NEW* kinds it has of its own then), its root file system (the
+  // directory opened into `root_dir`, as the owner), and for a container
+  // below another a fresh mount namespace copied from the parent's, so
+  // that it stays inside the parent's root.
+  Status add_system_to_spec_locked(const Container& c, int own_kinds, kernel::InitSpec& spec,
+                                   UniqueFd& root_dir) const;
+  static int own_kinds_of(const std::array<NsSlot, 8>& slots);
+  // CLONE_NEWNS for a container with a root: a new init sets its root up
+  // in a fresh mount namespace.
+  static int root_renewal(const Container& c) { return c.root.empty() ? 0 : CLONE_NEWNS; }
+  // The whitelist in force for the container: as written, else the /dev
+  // set for a container with a root, else its parent's (the host's: all).
+  Result<kernel::DeviceRules> device_rules_locked(const Container& c) const;
+  // Puts the container's cgroup's device program in line with its rules
+  // (none when they are its parent's by default).
+  Status sync_device_filter_locked(const Container& c) const;
+  // The console of the container's current init: its pidfd (ENOENT if it
+  // is being removed or gone).
+  Result<UniqueFd> console_holder(ContainerId id) const;
 
   // EBUSY if the container or one of its ancestors is frozen (cgroup.freeze):
   // a process started inside would stop before it could exec, and whoever

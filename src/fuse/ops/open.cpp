@@ -27,7 +27,10 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   auto file = std::make_unique<OpenFile>();
   file->node = *node;
-  if (reads) {
+  if (node->kind == model::FileKind::console) {
+    // Read as it grows (console_file.cpp): no snapshot; made when first opened.
+    if (auto made = fs.containers->open_console(node->id); !made) return (void)fuse_reply_err(req, made.error());
+  } else if (reads) {
     auto text = render_file(fs, *node, fuse_req_ctx(req)->pid);
     if (!text) return (void)fuse_reply_err(req, text.error());
     file->content = std::move(*text);
