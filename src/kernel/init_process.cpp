@@ -61,6 +61,7 @@ struct ChildPlan {
   int root_tree_fd = -1;  // the root file system to enter (root_fs.hpp)
   std::vector<const char*> detach_in_root;  // containerfs mounts inside it
   bool own_proc = false;
+  bool root_inside = false;  // become root of a joined user namespace
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
 };
@@ -163,6 +164,11 @@ int child_main(void* arg) {
     child_fail(plan, errno);
   for (int i = 0; i < plan->join_count; ++i)
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
+  if (plan->root_inside) {
+    // A joined user namespace's root: files the init makes (a root file
+    // system's /dev) need ids mapped there. Raw calls, as in drop_to_owner.
+    if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setresuid, 0, 0, 0) != 0) child_fail(plan, errno);
+  }
   if (plan->owner_uid != 0) {
     drop_to_owner(plan);
   } else if (plan->fresh_mount && (plan->unshare_flags & CLONE_NEWUSER)) {
@@ -245,6 +251,8 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   // is made by an intermediate born in the parent container.
   bool nested_pid = !pid_parent.empty() && (spec.fresh & CLONE_NEWPID);
   plan.double_fork = fresh_user || joins_user || nested_pid;
+  // Only where it sets a root up: elsewhere an init is as it always was.
+  plan.root_inside = joins_user && !fresh_user && spec.root_fd >= 0;
   int clone_flags = CLONE_PIDFD | SIGCHLD;
   if (plan.double_fork) {
     // A user namespace cannot be joined or created by a process sharing

@@ -76,6 +76,8 @@ Status Containers::set_root(ContainerId id, std::string_view dir, Caller caller,
   auto target = root_target(dir);
   if (!target)
     return fail(log::refuse(EINVAL, "ln -s {:?} root: a root is an absolute path on the host", log::excerpt(dir)));
+  // Its init sets the root up as root of the container's user namespace.
+  if (auto maps = ensure_user_maps(id); !maps) return fail(maps.error());
   {
     std::lock_guard lock(mutex_);
     auto* c = find(id);

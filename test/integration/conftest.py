@@ -75,6 +75,13 @@ def procs():
 
 
 @pytest.fixture
+def busybox_root(tmp_path):
+    """A root file system of busybox-static (helpers.make_busybox_root),
+    removed with the test's temp directory."""
+    return helpers.make_busybox_root(tmp_path / "root")
+
+
+@pytest.fixture
 def cfs_factory(request, procs):
     """Makes a Containerfs (not started) with its cgroup dir and temp dirs;
     tears everything down after the test."""
