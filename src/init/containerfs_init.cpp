@@ -196,7 +196,7 @@ void drain(Console& con) {
     unsigned long long written = h->written;
     unsigned long long pos = written % cap;
     unsigned long long room = cap - pos;
-    if (room > 4096) room = 4096;
+    if (room > layout::kConsoleDrainChunk) room = layout::kConsoleDrainChunk;
     store(&h->reserved, written + room);
     long n = sys(__NR_read, layout::kConsoleMasterFd, arg(con.data + pos), static_cast<long>(room));
     if (n <= 0) {

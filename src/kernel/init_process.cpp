@@ -155,6 +155,12 @@ void drop_to_owner(ChildPlan* plan) {
 
 int child_main(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
+  // Every signal blocked from here through the exec (the mask is kept):
+  // the init waits for its signals blocked, and one that came before it
+  // blocked them itself would be dropped (a pid namespace's init ignores
+  // signals it has no handler for), such as the daemon's console request.
+  const unsigned long all = ~0ul;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
   close_all_but_kept(plan);
   // Through the container's cgroup, so that a fresh cgroup namespace is
   // rooted there; once controllers are enabled for its children it takes

@@ -72,6 +72,21 @@ Status Containers::add_system_to_spec_locked(const Container& c, int own_kinds, 
   return {};
 }
 
+Status Containers::replace_root_locked(Container& c, std::string root) {
+  int changing = CLONE_NEWNS | (own_kinds_of(c.ns) & CLONE_NEWPID);
+  if (auto ok = check_composable(c, changing); !ok) return ok;
+  std::string old = std::exchange(c.root, std::move(root));
+  auto done = sync_device_filter_locked(c);
+  if (done) done = respawn_init(c, c.ns, UniqueFd(), CLONE_NEWNS);
+  if (!done) {
+    std::swap(c.root, old);
+    if (auto back = sync_device_filter_locked(c); !back)
+      log::error("root of {}: its device filter could not be put back: errno {}", c.name, back.error());
+    return fail(log::refuse(done.error(), "root of {}: {:?} not taken", c.name, old.empty() ? "the host's tree" : old));
+  }
+  return {};
+}
+
 Status Containers::set_root(ContainerId id, std::string_view dir, Caller caller, bool replace) {
   auto target = root_target(dir);
   if (!target)
@@ -91,17 +106,7 @@ Status Containers::set_root(ContainerId id, std::string_view dir, Caller caller,
                               c->name));
     if (auto reachable = open_root_dir(*c, *target); !reachable)
       return fail(log::refuse(reachable.error(), "root of {}: {} is no directory it may have", c->name, *target));
-    int changing = CLONE_NEWNS | (own_kinds_of(c->ns) & CLONE_NEWPID);
-    if (auto ok = check_composable(*c, changing); !ok) return ok;
-    std::string old = std::exchange(c->root, *target);
-    auto done = sync_device_filter_locked(*c);
-    if (done) done = respawn_init(*c, c->ns, UniqueFd(), CLONE_NEWNS);
-    if (!done) {
-      c->root = std::move(old);
-      if (auto back = sync_device_filter_locked(*c); !back)
-        log::error("root of {}: its device filter could not be put back: errno {}", c->name, back.error());
-      return fail(log::refuse(done.error(), "root of {}: {} not taken", c->name, *target));
-    }
+    if (auto done = replace_root_locked(*c, *target); !done) return done;
     log::info("container {}: root {}", c->name, c->root);
   }
   // /dev/console is the console's terminal from now on: made at once.
@@ -120,17 +125,7 @@ Status Containers::clear_root(ContainerId id, Caller caller) {
   if (c->root.empty()) return fail(ENOENT);
   if (!caller.is_root() && caller.uid != c->owner_uid)
     return fail(log::refuse(EPERM, "root of {}: uid {} does not own it", c->name, caller.uid));
-  int changing = CLONE_NEWNS | (own_kinds_of(c->ns) & CLONE_NEWPID);
-  if (auto ok = check_composable(*c, changing); !ok) return ok;
-  std::string old = std::exchange(c->root, std::string());
-  auto done = sync_device_filter_locked(*c);
-  if (done) done = respawn_init(*c, c->ns, UniqueFd(), CLONE_NEWNS);
-  if (!done) {
-    c->root = std::move(old);
-    if (auto back = sync_device_filter_locked(*c); !back)
-      log::error("root of {}: its device filter could not be put back: errno {}", c->name, back.error());
-    return fail(log::refuse(done.error(), "rm {}/root: the host's tree not taken back", c->name));
-  }
+  if (auto done = replace_root_locked(*c, std::string()); !done) return done;
   log::info("container {}: root removed", c->name);
   return {};
 }

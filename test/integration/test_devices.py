@@ -8,7 +8,7 @@ import os
 import pytest
 
 import helpers
-from helpers import (AS_USER, USER_ID, errname, read_record, read_text, run, run_in, wait_console,
+from helpers import (AS_USER, errname, read_record, read_text, run, run_in, wait_console,
                      write_errno)
 
 OWN_DEV_LISTING = ("c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\n"
@@ -128,12 +128,8 @@ def test_the_host_has_no_devices_file(cfs):
     assert errname(write_errno(cfs.path("devices"), "a\n")) == "ENOENT"
 
 
-def test_a_delegated_user_limits_only_what_is_below_its_container(cfs_factory):
-    cfs = cfs_factory(["allow_other"])
-    helpers.let_everyone_through(cfs.mnt)
-    cfs.start()
-    cfs.mkdir("users")
-    run(["chown", "-R", f"{USER_ID}:{USER_ID}", cfs.path("users")])
+def test_a_delegated_user_limits_only_what_is_below_its_container(delegated):
+    cfs = delegated
     # Its own container's whitelist stays root's (as its controller files).
     st = os.stat(cfs.path("users", "devices"))
     assert (st.st_uid, st.st_gid) == (0, 0)

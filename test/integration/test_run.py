@@ -4,10 +4,7 @@ child of its init, in its members' cgroup, on its console.
 The kernel says where each program is: /proc/PID/status (PPid, NSpid,
 Uid), /proc/PID/cgroup, /proc/PID/cwd and /proc/PID/environ.
 """
-import errno
 import os
-import shutil
-import tempfile
 
 import pytest
 
@@ -125,22 +122,11 @@ def test_programs_survive_a_daemon_restart_and_run_again_after(cfs):
 
 # ------------------------------------------------------------------ delegated users
 
-@pytest.fixture
-def users(cfs_factory):
-    """A containerfs with allow_other, `users` delegated to the plain user."""
-    c = cfs_factory(["allow_other"])
-    helpers.let_everyone_through(c.mnt)
-    c.start()
-    c.mkdir("users")
-    run(["chown", "-R", f"{USER_ID}:{USER_ID}", c.path("users")])
-    return c
-
-
-def test_a_users_program_is_its_root_inside_and_itself_outside(users):
-    run([*AS_USER, "mkdir", users.path("users", "box")])
-    r = helpers.shell_echo("exec sleep 100", users.path("users", "box", "run"), prefix=AS_USER)
+def test_a_users_program_is_its_root_inside_and_itself_outside(delegated):
+    run([*AS_USER, "mkdir", delegated.path("users", "box")])
+    r = helpers.shell_echo("exec sleep 100", delegated.path("users", "box", "run"), prefix=AS_USER)
     assert r.returncode == 0, r.stderr
-    pid = only_member(users, "users/box")
+    pid = only_member(delegated, "users/box")
     status = helpers.proc_status(pid)
     assert status["Uid"].split() == [str(USER_ID)] * 4
     assert status["CapEff"] != "0000000000000000"  # root inside ...
@@ -148,27 +134,27 @@ def test_a_users_program_is_its_root_inside_and_itself_outside(users):
         assert f.read().split() == ["0", str(USER_ID), "1"]  # ... its own user namespace
 
 
-def test_root_runs_as_the_owner_in_a_delegated_container(users):
-    run([*AS_USER, "mkdir", users.path("users", "box")])
-    assert run_in(users, "users/box", "exec sleep 100") == 0
-    pid = only_member(users, "users/box")
+def test_root_runs_as_the_owner_in_a_delegated_container(delegated):
+    run([*AS_USER, "mkdir", delegated.path("users", "box")])
+    assert run_in(delegated, "users/box", "exec sleep 100") == 0
+    pid = only_member(delegated, "users/box")
     assert helpers.proc_status(pid)["Uid"].split()[0] == str(USER_ID)
 
 
-def test_a_user_runs_nothing_where_root_is_root(users):
+def test_a_user_runs_nothing_where_root_is_root(delegated):
     """A container of root's, handed to the user without a user namespace
     of its own: its root is the host's root, more than the user has."""
-    users.mkdir("web")
-    run(["chown", "-R", f"{USER_ID}:{USER_ID}", users.path("web")])
-    before = snapshot(users.mnt, users.cgroup)
-    r = helpers.shell_echo("exec sleep 100", users.path("web", "run"), prefix=AS_USER)
+    delegated.mkdir("web")
+    run(["chown", "-R", f"{USER_ID}:{USER_ID}", delegated.path("web")])
+    before = snapshot(delegated.mnt, delegated.cgroup)
+    r = helpers.shell_echo("exec sleep 100", delegated.path("web", "run"), prefix=AS_USER)
     assert r.returncode != 0 and "not permitted" in r.stderr, r.stderr
-    assert snapshot(users.mnt, users.cgroup) == before
-    assert users.task_pids("web") == []
+    assert snapshot(delegated.mnt, delegated.cgroup) == before
+    assert delegated.task_pids("web") == []
 
 
-def test_a_user_runs_nothing_in_roots_containers(users):
-    users.mkdir("web")
-    r = helpers.shell_echo("true", users.path("web", "run"), prefix=AS_USER)
+def test_a_user_runs_nothing_in_roots_containers(delegated):
+    delegated.mkdir("web")
+    r = helpers.shell_echo("true", delegated.path("web", "run"), prefix=AS_USER)
     assert r.returncode != 0 and "denied" in r.stderr, r.stderr
-    assert users.task_pids("web") == []
+    assert delegated.task_pids("web") == []

@@ -13,8 +13,7 @@ import tempfile
 import pytest
 
 import helpers
-from helpers import (OWN_DEV, PY, errname, mounts_of, read_record, run, run_in, wait_console,
-                     write_errno)
+from helpers import OWN_DEV, errname, mounts_of, read_record, run, run_in, wait_console
 
 
 def ns_pids_of_container(cfs, container):
@@ -328,18 +327,14 @@ def test_rm_root_without_one_is_enoent(cfs):
 
 # ------------------------------------------------------------------ delegated
 
-def test_a_delegated_user_gives_its_container_a_root_of_its_own(cfs_factory, procs):
+def test_a_delegated_user_gives_its_container_a_root_of_its_own(delegated, procs):
     """In a user namespace: the device nodes are the host's, bound (mknod is
     not allowed there); the user may only give a directory it owns."""
-    cfs = cfs_factory(["allow_other"])
-    helpers.let_everyone_through(cfs.mnt)
-    cfs.start()
+    cfs = delegated
     home = tempfile.mkdtemp(prefix="cfs-user-root-")
     procs.on_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
     os.chmod(home, 0o755)
     mine = helpers.make_busybox_root(os.path.join(home, "mine"), owner=helpers.USER_ID)
-    cfs.mkdir("users")
-    os.chown(cfs.path("users"), helpers.USER_ID, helpers.USER_ID)
     run([*helpers.AS_USER, "mkdir", cfs.path("users", "box")])
     # Root's directory: refused.
     r = run([*helpers.AS_USER, "ln", "-s", "/srv", cfs.path("users", "box", "root")], check=False)

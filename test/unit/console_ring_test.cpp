@@ -60,13 +60,14 @@ TEST_CASE("a console ring keeps the last capacity bytes") {
 TEST_CASE("bytes a writer may be overwriting are left out of a copy") {
   Ring ring;
   ring.append(2 * kCap + 10);
-  // The init has reserved 4096 more bytes and may be writing over the
-  // oldest 4096 kept.
-  ring.header.reserved = ring.header.written + 4096;
+  // The init has reserved a chunk more and may be writing over the oldest
+  // bytes kept: still at least 64 KiB left.
+  ring.header.reserved = ring.header.written + kernel::kConsoleDrainChunk;
   auto out = kernel::copy_console_ring(ring.header, ring.data.data());
   REQUIRE(out);
   CHECK(out->end() == ring.header.written);
-  CHECK(out->first == ring.header.written - kCap + 4096);
+  CHECK(out->first == ring.header.written - kCap + kernel::kConsoleDrainChunk);
+  CHECK(out->bytes.size() >= 64 * 1024);
   check_bytes(*out);
 }
 

@@ -31,8 +31,11 @@ inline constexpr int kConsoleRingFd = 13;
 inline constexpr int kConsoleRequestSignal = SIGUSR1;
 
 inline constexpr unsigned long long kConsoleRingMagic = 0x31676e6972736663ULL;  // "cfsring1"
-// Bytes of output kept: the last 64 KiB.
-inline constexpr unsigned long kConsoleRingCapacity = 64 * 1024;
+// The init moves output into the ring this much at a time at most.
+inline constexpr unsigned long kConsoleDrainChunk = 4096;
+// Bytes of output kept: the last 64 KiB at least, also while a chunk is
+// being written over the oldest bytes.
+inline constexpr unsigned long kConsoleRingCapacity = 64 * 1024 + kConsoleDrainChunk;
 // The data starts a page after the header.
 inline constexpr unsigned long kConsoleRingDataOffset = 4096;
 inline constexpr unsigned long kConsoleRingFileSize = kConsoleRingDataOffset + kConsoleRingCapacity;

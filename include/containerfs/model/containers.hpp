@@ -309,6 +309,9 @@ class Containers {
   Status add_system_to_spec_locked(const Container& c, int own_kinds, kernel::InitSpec& spec,
                                    UniqueFd& root_dir) const;
   static int own_kinds_of(const std::array<NsSlot, 8>& slots);
+  // Gives the container `root` (empty: the host's tree) through a new
+  // init, as a namespace change does; nothing changed on failure.
+  Status replace_root_locked(Container& c, std::string root);
   // CLONE_NEWNS for a container with a root: a new init sets its root up
   // in a fresh mount namespace.
   static int root_renewal(const Container& c) { return c.root.empty() ? 0 : CLONE_NEWNS; }
