@@ -113,9 +113,12 @@ void bind_dev_console(unsigned int pty_number) {
 // The ring: a memfd of the layout's size, mapped; at the fixed number only
 // once the terminal is made or has failed (install_ring).
 long make_ring(Console& con) {
-  long fd = sys(__NR_memfd_create, arg("containerfs-console"), MFD_CLOEXEC);
+  long fd = sys(__NR_memfd_create, arg("containerfs-console"), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return fd;
   long err = sys(__NR_ftruncate, fd, layout::kConsoleRingFileSize);
+  // Its size is fixed for good: the daemon maps it, and a ring truncated
+  // under it (through /proc/1/fd from inside) would fault in the daemon.
+  if (!err) err = sys(__NR_fcntl, fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
   long map = err ? err
                  : sys(__NR_mmap, 0, layout::kConsoleRingFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map < 0) {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,7 +13,10 @@
 #include <csignal>
 #include <optional>
 #include <thread>
+#include <string_view>
 #include <utility>
+
+#include <fmt/format.h>
 
 namespace containerfs::kernel {
 
@@ -26,12 +30,49 @@ Result<UniqueFd> borrow(int init_pidfd, int fd) {
   return UniqueFd(got);
 }
 
+// What the init holds is the container's to tamper with (its root may
+// ptrace the init, or reach its descriptors through /proc/1/fd): each one
+// is checked before use, so that it can neither block nor crash the daemon.
+
+// A memfd of the ring's size, sealed against shrinking and growing: it can
+// be mapped without the risk of SIGBUS.
+Status check_ring_file(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail_errno();
+  int seals = ::fcntl(fd, F_GET_SEALS);
+  constexpr int kNeeded = F_SEAL_SHRINK | F_SEAL_GROW;
+  if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(kConsoleRingFileSize) || seals < 0 ||
+      (seals & kNeeded) != kNeeded)
+    return fail(EIO);
+  return {};
+}
+
+// A pseudo-terminal master, made non-blocking (as the init opened it).
+Status check_master(int fd) {
+  unsigned number;
+  if (::ioctl(fd, TIOCGPTN, &number) != 0) return fail(EIO);
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return fail_errno();
+  return {};
+}
+
+// An eventfd, made non-blocking (as the init made it).
+Status check_eventfd(int fd) {
+  char what[32] = {};
+  if (::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), what, sizeof what - 1) < 0) return fail_errno();
+  if (std::string_view(what) != "anon_inode:[eventfd]") return fail(EIO);
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return fail_errno();
+  return {};
+}
+
 // The ring, mapped read-only for one operation.
 class MappedRing {
  public:
   static Result<MappedRing> of(int init_pidfd) {
     auto fd = borrow(init_pidfd, kConsoleRingFd);
     if (!fd) return fail(fd.error());
+    if (auto ok = check_ring_file(fd->get()); !ok) return fail(ok.error());
     void* at = ::mmap(nullptr, kConsoleRingFileSize, PROT_READ, MAP_SHARED, fd->get(), 0);
     if (at == MAP_FAILED) return fail_errno();
     return MappedRing(at);
@@ -96,7 +137,7 @@ Status request_console(int init_pidfd, std::chrono::milliseconds bound) {
     if (*now && (*now)->attempts() != before) {
       if ((*now)->ready()) return {};
       int err = (*now)->header().error;
-      return fail(err > 0 ? err : EIO);
+      return fail(err > 0 && err < 4096 ? err : EIO);
     }
     if (std::chrono::steady_clock::now() >= deadline) return fail(ETIMEDOUT);
     std::this_thread::sleep_for(pause);
@@ -121,6 +162,7 @@ Result<std::uint64_t> console_written(int init_pidfd) {
 Result<std::size_t> type_on_console(int init_pidfd, std::string_view input, std::chrono::milliseconds bound) {
   auto master = console_fd(init_pidfd, kConsoleMasterFd);
   if (!master) return fail(master.error());
+  if (auto ok = check_master(master->get()); !ok) return fail(ok.error());
   // The master is non-blocking (the init shares its file description): a
   // full input queue is waited out, within the bound.
   auto deadline = std::chrono::steady_clock::now() + bound;
@@ -145,6 +187,7 @@ Result<std::size_t> type_on_console(int init_pidfd, std::string_view input, std:
 Result<UniqueFd> open_console_terminal(int init_pidfd) {
   auto master = console_fd(init_pidfd, kConsoleMasterFd);
   if (!master) return fail(master.error());
+  if (auto ok = check_master(master->get()); !ok) return fail(ok.error());
   int fd = ::ioctl(master->get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return fail_errno();
   return UniqueFd(fd);
@@ -153,6 +196,7 @@ Result<UniqueFd> open_console_terminal(int init_pidfd) {
 Result<UniqueFd> console_event_fd(int init_pidfd) {
   auto fd = console_fd(init_pidfd, kConsoleEventFd);
   if (!fd) return fail(fd.error());
+  if (auto ok = check_eventfd(fd->get()); !ok) return fail(ok.error());
   std::uint64_t count;
   (void)!::read(fd->get(), &count, sizeof count);  // non-blocking: empty or emptied
   return fd;

@@ -132,7 +132,8 @@ def test_the_console_survives_a_daemon_restart_without_hangup(cfs):
               "while :; do i=$((i+1)); echo tick-$i; sleep 0.05; done")
     assert run_in(cfs, "web", script) == 0
     wait_console(cfs, "web", "tick-3\r\n")
-    pid = cfs.task_pids("web")[0]
+    # The loop's shell (its sleeps come and go).
+    pid = next(p for p in cfs.task_pids("web") if helpers.cmdline(p).startswith("sh -c"))
     cfs.kill_daemon()
     time.sleep(1.0)  # written while no daemon runs
     cfs.restart()
@@ -182,3 +183,15 @@ def test_a_frozen_container_keeps_its_console_readable(cfs):
 def test_the_host_has_no_console(cfs):
     assert "console" not in os.listdir(cfs.mnt)
     assert errname(helpers.errno_of(os.open, cfs.path("console"), os.O_RDONLY)) == "ENOENT"
+
+
+def test_the_ring_cannot_be_truncated_from_inside(cfs, busybox_root):
+    """Root inside reaches the init's descriptors through /proc/1/fd: the
+    ring is sealed, so the daemon, which maps it, is never faulted."""
+    cfs.mkdir("web")
+    os.symlink(str(busybox_root), cfs.path("web", "root"))
+    assert run_in(cfs, "web", "truncate -s 0 /proc/1/fd/13 && echo truncated || echo refused") == 0
+    out = wait_console(cfs, "web", "refused")
+    assert b"truncated" not in out
+    assert cfs.daemon.running()
+    assert console_size(cfs, "web") == len(console_bytes(cfs, "web"))

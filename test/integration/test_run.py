@@ -61,9 +61,12 @@ def test_a_program_run_in_a_root_uses_its_sh(cfs, busybox_root):
     cfs.mkdir("web")
     os.symlink(str(busybox_root), cfs.path("web", "root"))
     assert run_in(cfs, "web", "cat /etc/marker; exec sleep 100") == 0
+    wait_console(cfs, "web", "busybox root")
+    # Once cat is gone: the shell, now sleep, busybox all along.
+    wait_until(lambda: [helpers.cmdline(p) for p in cfs.task_pids("web")] == ["sleep 100"], 5,
+               what="sleep alone in web")
     pid = only_member(cfs, "web")
     assert os.readlink(f"/proc/{pid}/exe").endswith("/bin/busybox")
-    wait_console(cfs, "web", "busybox root")
 
 
 def test_no_sh_in_the_root_is_enoent_and_starts_nothing(cfs, tmp_path):
