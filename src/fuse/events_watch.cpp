@@ -1,63 +1,102 @@
 #include "containerfs/fuse/events_watch.hpp"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 namespace containerfs::fuse {
 
-EventsWatcher::EventsWatcher() : files_([this](kernel::FileWatch::Key id) { changed(id); }) {}
+namespace {
+constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};
+}
+
+EventsWatcher::EventsWatcher()
+    : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      files_([this](kernel::FileWatch::Key key) { changed(key); }) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeKey;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  readable_thread_ = std::thread([this] { run_readable(); });
+}
 
 EventsWatcher::~EventsWatcher() {
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  readable_thread_.join();
   Lock lock(mutex_);
-  for (auto& [id, w] : watches_)
+  for (auto& [key, w] : watches_)
     for (auto& [fh, ph] : w.pollers)
       if (ph) fuse_pollhandle_destroy(ph);
 }
 
-Status EventsWatcher::watch(model::ContainerId id, std::uint64_t fh, const std::vector<std::string>& files,
+EventsWatcher::Watch& EventsWatcher::slot_locked(std::uint64_t key, std::uint64_t fh, fuse_pollhandle* ph) {
+  auto& w = watches_[key];
+  auto& slot = w.pollers[fh];
+  if (slot) fuse_pollhandle_destroy(slot);
+  slot = ph;
+  return w;
+}
+
+Status EventsWatcher::watch(std::uint64_t key, std::uint64_t fh, const std::vector<std::string>& files,
                             fuse_pollhandle* ph) {
   Lock lock(mutex_);
-  auto it = watches_.find(id);
-  if (it == watches_.end()) {
-    Watch w;
+  if (!watches_.contains(key)) {
+    std::vector<int> handles;
     for (const auto& path : files) {
-      auto handle = files_.add(path, id);
+      auto handle = files_.add(path, key);
       if (!handle) {
-        for (int h : w.handles) files_.remove(h, id);
+        for (int h : handles) files_.remove(h, key);
         fuse_pollhandle_destroy(ph);
         return fail(handle.error());
       }
-      w.handles.push_back(*handle);
+      handles.push_back(*handle);
     }
-    it = watches_.emplace(id, std::move(w)).first;
+    watches_[key].handles = std::move(handles);
   }
-  auto& slot = it->second.pollers[fh];
-  if (slot) fuse_pollhandle_destroy(slot);
-  slot = ph;
+  slot_locked(key, fh, ph);
   return {};
 }
 
-void EventsWatcher::forget(model::ContainerId id, std::uint64_t fh) {
+Status EventsWatcher::watch_readable(std::uint64_t key, std::uint64_t fh, UniqueFd fd, fuse_pollhandle* ph) {
   Lock lock(mutex_);
-  auto it = watches_.find(id);
-  if (it == watches_.end()) return;
-  auto p = it->second.pollers.find(fh);
-  if (p == it->second.pollers.end()) return;
-  if (p->second) fuse_pollhandle_destroy(p->second);
-  it->second.pollers.erase(p);
-  if (it->second.pollers.empty()) {
-    drop_locked(id, it->second);
-    watches_.erase(it);
+  auto it = watches_.find(key);
+  if (it == watches_.end() || !it->second.readable) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = key;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
+      int err = errno;
+      fuse_pollhandle_destroy(ph);
+      return fail(err);
+    }
+    watches_[key].readable = std::move(fd);
   }
+  slot_locked(key, fh, ph);
+  return {};
 }
 
-void EventsWatcher::drop_locked(model::ContainerId id, Watch& w) {
-  for (int h : w.handles) files_.remove(h, id);
-  w.handles.clear();
+void EventsWatcher::forget(std::uint64_t key, std::uint64_t fh) {
+  Lock lock(mutex_);
+  auto it = watches_.find(key);
+  if (it == watches_.end()) return;
+  auto& w = it->second;
+  auto p = w.pollers.find(fh);
+  if (p == w.pollers.end()) return;
+  if (p->second) fuse_pollhandle_destroy(p->second);
+  w.pollers.erase(p);
+  if (!w.pollers.empty()) return;
+  for (int h : w.handles) files_.remove(h, key);
+  if (w.readable) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.readable.get(), nullptr);
+  watches_.erase(it);
 }
 
-void EventsWatcher::changed(model::ContainerId id) {
+void EventsWatcher::changed(std::uint64_t key) {
   std::vector<fuse_pollhandle*> fired;
   {
     Lock lock(mutex_);
-    auto it = watches_.find(id);
+    auto it = watches_.find(key);
     if (it == watches_.end()) return;
     // Handles are one-shot: the kernel polls again, with a new one.
     for (auto& [fh, ph] : it->second.pollers) {
@@ -68,6 +107,29 @@ void EventsWatcher::changed(model::ContainerId id) {
   for (auto* ph : fired) {
     fuse_lowlevel_notify_poll(ph);
     fuse_pollhandle_destroy(ph);
+  }
+}
+
+void EventsWatcher::run_readable() {
+  epoll_event events[16];
+  for (;;) {
+    int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return;
+    for (int i = 0; i < n; ++i) {
+      const auto key = events[i].data.u64;
+      if (key == kWakeKey) return;
+      {
+        // Drained: it fires again only for new output.
+        Lock lock(mutex_);
+        auto it = watches_.find(key);
+        if (it != watches_.end() && it->second.readable) {
+          uint64_t count;
+          (void)!::read(it->second.readable.get(), &count, sizeof count);
+        }
+      }
+      changed(key);
+    }
   }
 }
 

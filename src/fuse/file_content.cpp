@@ -11,7 +11,7 @@ namespace containerfs::fuse {
 
 using model::FileKind;
 
-bool is_readable(FileKind kind) { return kind != FileKind::kill; }
+bool is_readable(FileKind kind) { return kind != FileKind::kill && kind != FileKind::run; }
 
 bool is_writable(FileKind kind) {
   if (model::is_controller_file(kind)) return true;  // the kernel's mode decides
@@ -22,7 +22,10 @@ bool is_writable(FileKind kind) {
     case FileKind::gid_map:
     case FileKind::freeze:
     case FileKind::kill:
-    case FileKind::timens_offsets: return true;
+    case FileKind::timens_offsets:
+    case FileKind::console:
+    case FileKind::run:
+    case FileKind::devices: return true;
     default: return false;
   }
 }
@@ -71,6 +74,7 @@ Result<std::string> render_file(Filesystem& fs, Node node, pid_t reader) {
     case FileKind::freeze: return fs.containers->read_cgroup_file(node.id, "cgroup.freeze");
     case FileKind::timens_offsets: return read_file(fmt::format("/proc/{}/timens_offsets", c->init_pid));
     case FileKind::events: return fs.containers->events(node.id);
+    case FileKind::devices: return fs.containers->devices(node.id);
     default: return fail(EINVAL);
   }
 }
@@ -117,6 +121,17 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
       if (!on || !*on) return fail(log::refuse(EINVAL, "kill of {}: write 1", c->name));
       const fuse_ctx* ctx = fuse_req_ctx(req);
       if (auto ok = fs.containers->kill_members(node.id, {ctx->uid, ctx->gid}); !ok) return fail(ok.error());
+      return data.size();
+    }
+    case FileKind::console: return fs.containers->console_input(node.id, data);
+    case FileKind::run: {
+      const fuse_ctx* ctx = fuse_req_ctx(req);
+      if (auto ok = fs.containers->run(node.id, data, {ctx->uid, ctx->gid}); !ok) return fail(ok.error());
+      return data.size();
+    }
+    case FileKind::devices: {
+      const fuse_ctx* ctx = fuse_req_ctx(req);
+      if (auto ok = fs.containers->write_devices(node.id, data, {ctx->uid, ctx->gid}); !ok) return fail(ok.error());
       return data.size();
     }
     default: return fail(EACCES);

@@ -46,6 +46,10 @@ std::vector<FileKind> files_of(const model::ContainerView& c) {
     files.push_back(FileKind::freeze);
     files.push_back(FileKind::kill);
     files.push_back(FileKind::events);
+    if (!c.root.empty()) files.push_back(FileKind::root);
+    files.push_back(FileKind::console);
+    files.push_back(FileKind::run);
+    files.push_back(FileKind::devices);
   }
   return files;
 }
@@ -81,6 +85,7 @@ Result<std::string> link_target(Filesystem& fs, Node node, pid_t caller) {
   }
   if (model::is_pending_link(node.kind))
     return fs.containers->pending_link_target(node.id, static_cast<int>(node.kind));
+  if (node.kind == FileKind::root) return fs.containers->root_of(node.id);
   if (!model::is_ns_file(node.kind)) return fail(EINVAL);
   return fs.containers->ns_link(node.id, model::ns_of_file(node.kind));
 }
@@ -109,13 +114,20 @@ Result<struct stat> stat_from_view(Filesystem& fs, const model::ContainerView& c
   if (model::is_controller_file(node.kind)) {
     auto mode = fs.containers->controller_file_mode(node.id, model::controller_file_name(node.kind));
     if (mode) st.st_mode = S_IFREG | (*mode & 0777);
+  }
+  if (model::is_controller_file(node.kind) || node.kind == FileKind::devices) {
     // Limits are set by whoever owns the parent (cgroupfs delegation).
     st.st_uid = c.limits_uid;
     st.st_gid = c.limits_gid;
   }
   st.st_blksize = 4096;
   st.st_atim = st.st_mtim = st.st_ctim = kStarted;
-  if (S_ISLNK(st.st_mode)) {
+  if (node.kind == FileKind::console) {
+    // The bytes written to it so far: `tail -f` follows it.
+    auto written = fs.containers->console_size(node.id);
+    if (!written) return fail(written.error());
+    st.st_size = static_cast<off_t>(*written);
+  } else if (S_ISLNK(st.st_mode)) {
     // A symlink's size is its target's length, as lstat(2) and readlink's
     // callers expect (`self`'s depends on who asks).
     // (0 where readlink fails as well, e.g. for a caller outside the

@@ -17,10 +17,12 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/kernel/child_status.hpp"
 #include "containerfs/kernel/init_title.hpp"
 #include "containerfs/kernel/namespaces.hpp"
 #include "containerfs/kernel/pidfd.hpp"
 #include "containerfs/kernel/reaper.hpp"
+#include "containerfs/kernel/root_fs.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
 
@@ -45,7 +47,9 @@ struct ChildPlan {
   size_t time_offsets_len = 0;
   size_t hostname_len = 0;
   std::vector<const char*> detach;
-  const char* init_path = nullptr;
+  // The init program, opened beforehand: a root of the container's own
+  // (root_fs.hpp) does not hold it.
+  int init_fd = -1;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
   // The only descriptors the child keeps (ascending): it closes every
@@ -55,12 +59,16 @@ struct ChildPlan {
   std::array<int, 16> keep{};
   int keep_count = 0;
   bool in_leaf = false;  // already moved into the init's leaf
+  int root_tree_fd = -1;  // the root file system to enter (root_fs.hpp)
+  std::vector<const char*> detach_in_root;  // containerfs mounts inside it
+  bool own_proc = false;
+  bool root_inside = false;  // become root of a joined user namespace
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
 };
 
 [[noreturn]] void child_fail(ChildPlan* plan, int err) {
-  (void)!::send(plan->status_sock, &err, sizeof err, MSG_NOSIGNAL);
+  send_child_errno(plan->status_sock, err);
   ::_exit(127);
 }
 
@@ -76,53 +84,12 @@ void close_all_but_kept(const ChildPlan* plan) {
   ::syscall(SYS_close_range, first, ~0U, 0U);
 }
 
-// One int of payload and room for one passed fd.
-struct FdMessage {
-  int value = 0;
-  iovec iov{&value, sizeof value};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  FdMessage() {
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-  }
-  FdMessage(const FdMessage&) = delete;
-};
-
-// Hands the grandchild's pidfd to the daemon: its pid number means nothing
-// outside the pid namespace the intermediate lives in.
-void send_pidfd(int sock, int pidfd) {
-  FdMessage m;
-  auto& msg = m.msg;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &pidfd, sizeof pidfd);
-  (void)!::sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
-
-// One status message: an errno (>0), or 0 with a pidfd; 0 bytes = all
-// writers gone (exec succeeded).
-Result<int> receive_status(int sock, UniqueFd* pidfd) {
-  FdMessage m;
-  auto& msg = m.msg;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+// The path an open descriptor names (in the daemon's mount namespace).
+Result<std::string> fd_path(int fd) {
+  char buf[4096];
+  ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buf, sizeof buf);
   if (n < 0) return fail_errno();
-  if (n == 0) return -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && pidfd) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      pidfd->reset(fd);
-    }
-  }
-  return m.value;
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 // The pid of a pidfd as the daemon's pid namespace sees it.
@@ -136,41 +103,9 @@ Result<pid_t> pid_of_pidfd(int pidfd) {
   return pid;
 }
 
-// Every step of a spawn is bounded: a child that stops (a frozen cgroup
-// stops it before it can exec) is killed, never waited for without end.
-constexpr int kSpawnStepMs = 5000;
-
-// The next status message within the bound; ETIMEDOUT past it.
-Result<int> next_status(int sock, UniqueFd* pidfd) {
-  pollfd ready{sock, POLLIN, 0};
-  int n;
-  do {
-    n = ::poll(&ready, 1, kSpawnStepMs);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return fail_errno();
-  if (n == 0) return fail(ETIMEDOUT);
-  return receive_status(sock, pidfd);
-}
-
-bool has_exited(int pidfd) {
-  pollfd pfd{pidfd, POLLIN, 0};
-  return ::poll(&pfd, 1, 0) > 0;
-}
-
-// SIGKILL (which ends a frozen process too), then a bounded wait for the
-// exit, then the reap (ECHILD is fine: not, or no longer, our child).
-// False if it is still running after the bound.
-bool kill_and_reap(int pidfd) {
-  (void)Pidfd::send_signal(pidfd, SIGKILL);
-  pollfd pfd{pidfd, POLLIN, 0};
-  if (::poll(&pfd, 1, kSpawnStepMs) <= 0) return false;
-  (void)reap_pidfd(pidfd, false);
-  return true;
-}
-
 void log_abandoned(pid_t pid) {
   log::error("spawning an init: child {} did not end within {} ms of SIGKILL; left behind", pid,
-             kSpawnStepMs);
+             kChildStepBound.count());
 }
 
 [[noreturn]] void become_init(ChildPlan* plan) {
@@ -182,10 +117,17 @@ void log_abandoned(pid_t pid) {
     ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
     for (const char* m : plan->detach) ::umount2(m, MNT_DETACH);
   }
+  if (plan->root_tree_fd >= 0) {
+    int err = enter_root_fs(plan->root_tree_fd, plan->detach_in_root.data(),
+                            static_cast<int>(plan->detach_in_root.size()));
+    if (err) child_fail(plan, err);
+  } else if (plan->own_proc) {
+    if (int err = mount_own_proc()) child_fail(plan, err);
+  }
   if (plan->hostname && ::sethostname(plan->hostname, plan->hostname_len) != 0)
     child_fail(plan, errno);
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  ::execve(plan->init_path, plan->argv, plan->envp);
+  ::syscall(SYS_execveat, plan->init_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
   child_fail(plan, errno);
 }
 
@@ -214,6 +156,12 @@ void drop_to_owner(ChildPlan* plan) {
 
 int child_main(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
+  // Every signal blocked from here through the exec (the mask is kept):
+  // the init waits for its signals blocked, and one that came before it
+  // blocked them itself would be dropped (a pid namespace's init ignores
+  // signals it has no handler for), such as the daemon's console request.
+  const unsigned long all = ~0ul;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
   close_all_but_kept(plan);
   // Through the container's cgroup, so that a fresh cgroup namespace is
   // rooted there; once controllers are enabled for its children it takes
@@ -223,6 +171,11 @@ int child_main(void* arg) {
     child_fail(plan, errno);
   for (int i = 0; i < plan->join_count; ++i)
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
+  if (plan->root_inside) {
+    // A joined user namespace's root: files the init makes (a root file
+    // system's /dev) need ids mapped there. Raw calls, as in drop_to_owner.
+    if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setresuid, 0, 0, 0) != 0) child_fail(plan, errno);
+  }
   if (plan->owner_uid != 0) {
     drop_to_owner(plan);
   } else if (plan->fresh_mount && (plan->unshare_flags & CLONE_NEWUSER)) {
@@ -247,7 +200,7 @@ int child_main(void* arg) {
   if (grandchild == 0) become_init(plan);
   auto pidfd = Pidfd::open(grandchild);
   if (!pidfd) child_fail(plan, pidfd.error());
-  send_pidfd(plan->status_sock, pidfd->get());
+  send_child_fd(plan->status_sock, pidfd->get());
   ::_exit(0);
 }
 
@@ -305,6 +258,8 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   // is made by an intermediate born in the parent container.
   bool nested_pid = !pid_parent.empty() && (spec.fresh & CLONE_NEWPID);
   plan.double_fork = fresh_user || joins_user || nested_pid;
+  // Only where it sets a root up: elsewhere an init is as it always was.
+  plan.root_inside = joins_user && !fresh_user && spec.root_fd >= 0;
   int clone_flags = CLONE_PIDFD | SIGCHLD;
   if (plan.double_fork) {
     // A user namespace cannot be joined or created by a process sharing
@@ -324,10 +279,28 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
     plan.hostname_len = spec.hostname.size();
   }
   for (auto& m : spec.detach_mounts) plan.detach.push_back(m.c_str());
+  plan.own_proc = spec.own_proc;
+  UniqueFd root_tree;
+  std::vector<std::string> inside_root;
+  if (spec.root_fd >= 0) {
+    if (!plan.fresh_mount) return fail(EINVAL);
+    auto tree = clone_root_tree(spec.root_fd);
+    if (!tree) return fail(tree.error());
+    root_tree = std::move(*tree);
+    auto where = fd_path(spec.root_fd);
+    if (!where) return fail(where.error());
+    inside_root = mounts_inside(*where, spec.detach_mounts);
+    for (auto& m : inside_root) plan.detach_in_root.push_back(m.c_str());
+    plan.root_tree_fd = root_tree.get();
+  }
   if ((spec.fresh & CLONE_NEWTIME) && !spec.time_offsets.empty()) {
     plan.time_offsets = spec.time_offsets.c_str();
     plan.time_offsets_len = spec.time_offsets.size();
   }
+
+  auto program = open_at(AT_FDCWD, spec.init_path, O_PATH);
+  if (!program) return fail(program.error());
+  plan.init_fd = program->get();
 
   // The status socket: an errno if the child (or the grandchild) fails, the
   // grandchild's pidfd from an intermediate, end of file once every writer
@@ -342,13 +315,14 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   }
   for (int fd : {plan.cgroup_procs_fd, plan.leaf_procs_fd, plan.status_sock}) plan.keep[plan.keep_count++] = fd;
   for (int i = 0; i < plan.join_count; ++i) plan.keep[plan.keep_count++] = plan.join_fds[i];
+  if (root_tree) plan.keep[plan.keep_count++] = root_tree.get();
+  plan.keep[plan.keep_count++] = program->get();
   std::sort(plan.keep.begin(), plan.keep.begin() + plan.keep_count);
 
   std::string argv0(kInitArgv0);
   auto title = init_title_args(spec.title);  // "containerfs-init web/db" (kernel/init_title.hpp)
   char* argv[] = {argv0.data(), title.path.data(), nullptr};
   char* envp[] = {title.room.data(), nullptr};
-  plan.init_path = spec.init_path.c_str();
   plan.argv = argv;
   plan.envp = envp;
 
@@ -371,7 +345,7 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   if (!plan.double_fork) {
     // The child runs on `stack` in the daemon's memory until it execs: it
     // is waited for (bounded), never abandoned while it might still run.
-    auto status = next_status(status_read.get(), nullptr);
+    auto status = next_child_status(status_read.get(), nullptr);
     if (status && *status < 0 && !has_exited(child.pidfd.get())) return child;  // exec'd
     int err = !status ? status.error() : *status > 0 ? *status : ECHILD;
     if (!kill_and_reap(child.pidfd.get())) {
@@ -393,7 +367,7 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
       if (!handed_out && grandchild) (void)Pidfd::send_signal(grandchild.get(), SIGKILL);
       if (handed_out) {
         pollfd pfd{intermediate.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, kSpawnStepMs) > 0) {
+        if (::poll(&pfd, 1, static_cast<int>(kChildStepBound.count())) > 0) {
           (void)reap_pidfd(intermediate.get(), true);
           return;
         }
@@ -403,12 +377,12 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
       if (!handed_out && grandchild) (void)kill_and_reap(grandchild.get());
     }
   } cleanup{child.pidfd, grandchild, handed_out};
-  auto first = next_status(status_read.get(), &grandchild);
+  auto first = next_child_status(status_read.get(), &grandchild);
   if (!first) return fail(first.error());
   if (*first > 0) return fail(*first);
   if (*first < 0 || !grandchild) return fail(EIO);
   // End of file once the grandchild has exec'd; an errno if it failed before.
-  auto second = next_status(status_read.get(), nullptr);
+  auto second = next_child_status(status_read.get(), nullptr);
   if (!second) return fail(second.error());
   if (*second > 0) return fail(*second);
   auto gpid = pid_of_pidfd(grandchild.get());

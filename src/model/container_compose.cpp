@@ -63,7 +63,7 @@ Status Containers::check_composable_locked(const Container& c, int changing) con
 Status Containers::change_namespace(Container& c, NsKind kind, NsSlot slot, const UniqueFd& adopted) {
   auto next = c.ns;
   next[kind] = std::move(slot);
-  if (auto ok = check_composable_locked(c, changing_kinds(c.ns, next)); !ok) return ok;
+  if (auto ok = check_composable_locked(c, changing_kinds(c.ns, next) | root_renewal(c)); !ok) return ok;
   return replace_init(c, next, adopted, 0, c.time_offsets);
 }
 
@@ -158,7 +158,7 @@ Status Containers::set_time_offsets(ContainerId id, std::string_view offsets) {
   if (c->ns[NsKind::time].origin != NsOrigin::own) return fail(ENOENT);
   auto merged = merge_time_offsets(c->time_offsets, offsets);
   if (!merged) return fail(log::refuse(merged.error(), "{}: not clock offsets: {:?}", c->name, log::excerpt(offsets)));
-  if (auto ok = check_composable_locked(*c, CLONE_NEWTIME); !ok) return ok;
+  if (auto ok = check_composable_locked(*c, CLONE_NEWTIME | root_renewal(*c)); !ok) return ok;
   // The kernel checks the text when the new init's namespace takes it.
   return replace_init(*c, c->ns, UniqueFd(), CLONE_NEWTIME, *merged);
 }

@@ -78,6 +78,7 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   // Reserve the name and copy out what the spawn needs.
   auto c = std::make_unique<Container>();
   kernel::InitSpec spec;
+  UniqueFd root_dir;  // a root file system, opened (held until the spawn)
   std::vector<FreezeLink> freeze_chain;
   {
     Lock lock(tree_);
@@ -115,6 +116,8 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
     spec.hostname = c->name.substr(0, 64);
     spec.title = parent_id == kHostId ? c->name : path_locked(*parent) + "/" + c->name;
     freeze_chain = freeze_chain_locked(*parent);
+    if (auto system = add_system_to_spec_locked(*c, spec.fresh, spec, root_dir); !system)
+      return fail(system.error());
     parent->reserved.insert(c->name);
   }
   // Whatever happens, the name is free again unless the container is in.

@@ -43,7 +43,7 @@ Result<ContainerView> Containers::get(ContainerId id) const {
   auto* c = find_locked(id);
   if (!c) return fail(ENOENT);
   ContainerView view{c->id, c->parent, c->name, c->init_pid, c->ns, c->removing, {},
-                     c->owner_uid, c->owner_gid, 0, 0, c->children.size()};
+                     c->owner_uid, c->owner_gid, 0, 0, c->children.size(), c->root};
   for (auto& [slot, link] : c->pending) view.pending.emplace_back(slot, link.name);
   if (id != kHostId) {
     const auto* parent = find_locked(c->parent);

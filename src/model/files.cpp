@@ -33,6 +33,10 @@ constexpr std::array<FileInfo, static_cast<size_t>(FileKind::count_)> kFiles = {
     {FileKind::events, "events", S_IFREG | 0444},
     {FileKind::timens_offsets, "timens_offsets", S_IFREG | 0644},
     {FileKind::created, "", S_IFREG | 0644},
+    {FileKind::root, "root", S_IFLNK | 0777},
+    {FileKind::console, "console", S_IFREG | 0600},
+    {FileKind::run, "run", S_IFREG | 0200},
+    {FileKind::devices, "devices", S_IFREG | 0644},
 }};
 
 }  // namespace

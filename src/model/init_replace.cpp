@@ -41,6 +41,7 @@ UniqueFd pidfd_if_same(pid_t pid, unsigned long long start) {
 Status Containers::replace_init(Container& c, const NsSlots& next, const UniqueFd& adopted, int renew,
                                 const std::string& offsets) {
   // What the new init joins or makes, copied out of the tree.
+  renew |= root_renewal(c);
   const auto* parent = find_locked(c.parent);
   const bool user_changes = !(c.ns[NsKind::user] == next[NsKind::user]);
   kernel::InitSpec spec;
@@ -80,6 +81,8 @@ Status Containers::replace_init(Container& c, const NsSlots& next, const UniqueF
     spec.owner_gid = c.owner_gid;
   }
   spec.title = path_locked(c);
+  UniqueFd root_dir;  // a root file system, opened (held until the spawn)
+  if (auto system = add_system_to_spec_locked(c, own_kinds_of(next), spec, root_dir); !system) return system;
   const bool keep_hostname = (spec.fresh & CLONE_NEWUTS) && c.ns.own(NsKind::uts);
   spec.hostname = c.name.substr(0, 64);
   const auto chain = freeze_chain_locked(c);

@@ -39,6 +39,8 @@ state::ContainerRecord record_of(const Container& c) {
   r.owner_uid = c.owner_uid;
   r.owner_gid = c.owner_gid;
   r.time_offsets = c.time_offsets;
+  r.root = c.root;
+  r.devices = c.devices;
   for (const auto& [slot, link] : c.pending) r.links.emplace_back(link.name, link.target);
   return r;
 }
@@ -52,6 +54,8 @@ void apply_record(Container& c, const state::ContainerRecord& r) {
   c.owner_uid = r.owner_uid;
   c.owner_gid = r.owner_gid;
   c.time_offsets = r.time_offsets;
+  c.root = r.root;
+  c.devices = r.devices;
 }
 
 }  // namespace containerfs::model

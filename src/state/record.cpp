@@ -84,6 +84,9 @@ std::string encode_record(const ContainerRecord& r) {
                                 r.init_start);
   if (r.owner_uid != 0 || r.owner_gid != 0) out += fmt::format("owner {} {}\n", r.owner_uid, r.owner_gid);
   if (!r.time_offsets.empty()) out += fmt::format("timens {}\n", escape(r.time_offsets));
+  if (!r.root.empty()) out += fmt::format("root {}\n", escape(r.root));
+  // An empty listing (nothing allowed) is kept too: "devices" alone.
+  if (r.devices) out += r.devices->empty() ? "devices\n" : fmt::format("devices {}\n", escape(*r.devices));
   for (auto kind : kernel::kAllNsKinds) {
     auto it = r.ns.find(kind);
     if (it == r.ns.end()) continue;
@@ -166,6 +169,14 @@ Result<ContainerRecord> decode_record(std::string_view text) {
       auto text = unescape(w[1]);
       if (!text || text->empty()) return fail(EINVAL);
       r.time_offsets = *text;
+    } else if (w[0] == "root" && w.size() == 2 && r.root.empty()) {
+      auto root = unescape(w[1]);
+      if (!root || root->empty() || root->front() != '/') return fail(EINVAL);
+      r.root = *root;
+    } else if (w[0] == "devices" && w.size() <= 2 && !r.devices) {
+      auto listing = w.size() == 2 ? unescape(w[1]) : Result<std::string>(std::string());
+      if (!listing || (w.size() == 2 && listing->empty())) return fail(EINVAL);
+      r.devices = *listing;
     } else if (w[0] == "link") {
       if (auto ok = decode_link(w, r.links); !ok) return fail(ok.error());
     } else if (w[0] == "ns" && (w.size() == 3 || w.size() == 4)) {

@@ -88,6 +88,25 @@ def procs():
 
 
 @pytest.fixture
+def delegated(cfs_factory):
+    """A containerfs mounted with allow_other, with the container `users`
+    delegated to the plain user (helpers.USER_ID)."""
+    c = cfs_factory(["allow_other"])
+    helpers.let_everyone_through(c.mnt)  # temp dirs are 0700
+    c.start()
+    c.mkdir("users")
+    helpers.run(["chown", "-R", f"{helpers.USER_ID}:{helpers.USER_ID}", c.path("users")])
+    return c
+
+
+@pytest.fixture
+def busybox_root(tmp_path):
+    """A root file system of busybox-static (helpers.make_busybox_root),
+    removed with the test's temp directory."""
+    return helpers.make_busybox_root(tmp_path / "root")
+
+
+@pytest.fixture
 def cfs_factory(request, procs):
     """Makes a Containerfs (not started) with its cgroup dir and temp dirs;
     tears everything down after the test."""

@@ -76,6 +76,7 @@ DEFAULT_FRESH = ["network", "uts", "ipc", "pid", "mount", "cgroup"]
 RESERVED_NAMES = [
     "tasks", "init", "self", "network", "uts", "ipc", "pid", "user", "mount", "cgroup", "time",
     "hostname", "uid_map", "gid_map", "freeze", "kill", "events", "timens_offsets",
+    "root", "console", "run", "devices",
     "cgroup.procs", "memory.max", "cpu.weight", "cpuset.cpus", "io.max", "pids.max",
     "hugetlb.2MB.max", "rdma.max", "misc.max", "freezer.state", "cpu.pressure", "cgroup.kill"]
 
@@ -577,6 +578,15 @@ def ns_ino(path):
     return os.stat(path).st_ino
 
 
+# The next command of a shell that moved itself into a container, saying
+# which namespaces the shell is in now (`exec "$PY" -c "$OWN_NS" uts net`):
+# /proc in there shows the container's pid namespace, where the shell is not
+# (it keeps its own, as with setns(2)), so it reads them through the host's
+# /proc, opened as fd 3 before the move (`exec 3</proc`).
+OWN_NS = ("import os, sys\n"
+          "print('\\n'.join(os.readlink(f'self/ns/{n}', dir_fd=3) for n in sys.argv[1:]))")
+
+
 def proc_ns_ino(pid, name, tid=None):
     """nsfs inode of a namespace a process (or one thread of it) is in, by
     containerfs file name: /proc/PID/ns/<net, uts, ...>."""
@@ -840,6 +850,17 @@ def read_record(cgdir):
 
 # ---------------------------------------------------------------- the mount
 
+def let_everyone_through(path):
+    """Makes every directory above path searchable by all (temp dirs are
+    0700), so that a plain user can reach it."""
+    d = os.path.dirname(str(path))
+    while d not in ("/", ""):
+        mode = os.stat(d).st_mode
+        if not mode & 0o001:
+            os.chmod(d, (mode & 0o7777) | 0o711)
+        d = os.path.dirname(d)
+
+
 def mounted_fuse(mnt):
     """The /proc/self/mounts fields of the fuse.containerfs mount at mnt, or
     None."""
@@ -883,6 +904,74 @@ def renameat2(old, new, flags):
     if fn(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), old)
+
+
+# ---------------------------------------------------------------- running a system
+
+BUSYBOX = shutil.which("busybox")
+# What a container's own /dev holds (containerfs(7), `root`).
+OWN_DEV = {"null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", "pts", "shm",
+           "fd", "stdin", "stdout", "stderr"}
+
+
+def make_busybox_root(dest, marker="busybox root", owner=None):
+    """A root file system of busybox-static at dest: /bin/busybox with a
+    link per applet (/bin/sh among them), /etc (passwd, group, and a file
+    `marker` holding `marker`), /tmp. owner: uid (and gid) to chown it all
+    to, for a delegated user's container."""
+    if not BUSYBOX:
+        pytest.skip("busybox-static is not installed")
+    root = Path(dest)
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    applets = run([BUSYBOX, "--list"]).stdout.split()
+    for name in applets:
+        if name != "busybox":
+            os.symlink("busybox", root / "bin" / name)
+    for d in ("etc", "tmp", "root"):
+        (root / d).mkdir()
+    (root / "tmp").chmod(0o1777)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    (root / "etc" / "marker").write_text(marker + "\n")
+    if owner is not None:
+        for path in [root, *root.rglob("*")]:
+            os.lchown(path, owner, owner)
+    return root
+
+
+def mounts_of(pid):
+    """The mounts pid sees (/proc/PID/mountinfo): a list of dicts with the
+    mount point, the root of the mount within its file system, its type
+    and its per-mount options."""
+    out = []
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            fields, _, rest = line.partition(" - ")
+            parts = fields.split()
+            unescape = lambda t: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), t)
+            out.append({"point": unescape(parts[4]), "root": unescape(parts[3]),
+                        "type": rest.split()[0], "options": parts[5].split(",")})
+    return out
+
+
+def console_bytes(cfs, container):
+    """What `cat CONTAINER/console` gives."""
+    return read_bytes(cfs.path(container, "console"))
+
+
+def wait_console(cfs, container, text, timeout=5.0):
+    """Waits until the console of container holds text (str); returns all
+    of it."""
+    want = text.encode()
+    wait_until(lambda: want in console_bytes(cfs, container), timeout,
+               what=f"{text!r} on the console of {container}: {console_bytes(cfs, container)[-300:]!r}")
+    return console_bytes(cfs, container)
+
+
+def run_in(cfs, container, line):
+    """`echo LINE > CONTAINER/run` (one write(2)); 0 or the errno."""
+    return write_errno(cfs.path(container, "run"), line + "\n")
 
 
 # ---------------------------------------------------------------- the daemon

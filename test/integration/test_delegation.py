@@ -21,13 +21,7 @@ def shared(cfs_factory):
     """A containerfs mounted with allow_other, with `web` delegated to the
     plain user (helpers.USER_ID)."""
     c = cfs_factory(["allow_other"])
-    # The user must be able to reach the mount point: temp dirs are 0700.
-    d = os.path.dirname(c.mnt)
-    while d not in ("/", ""):
-        mode = os.stat(d).st_mode
-        if not mode & 0o001:
-            os.chmod(d, (mode & 0o7777) | 0o711)
-        d = os.path.dirname(d)
+    helpers.let_everyone_through(c.mnt)  # temp dirs are 0700
     c.start()
     c.mkdir("web")
     run(["chown", "-R", f"{USER_ID}:{USER_ID}", c.path("web")])
@@ -39,9 +33,11 @@ def test_chown_delegates_the_container_and_its_files(shared):
     assert (st.st_uid, st.st_gid) == (USER_ID, USER_ID)
     for name in os.listdir(shared.path("web")):
         lst = os.lstat(shared.path("web", name))
-        # Controller files are the parent's owner's (root's here): the
-        # limits of a delegated container stay with who delegated it.
-        want = (0, 0) if "." in name and name.split(".")[0] in CONTROLLERS else (USER_ID, USER_ID)
+        # Controller files and the device whitelist are the parent's
+        # owner's (root's here): the limits of a delegated container stay
+        # with who delegated it.
+        limit = name == "devices" or ("." in name and name.split(".")[0] in CONTROLLERS)
+        want = (0, 0) if limit else (USER_ID, USER_ID)
         assert (lst.st_uid, lst.st_gid) == want, name
     # The host stays root's.
     assert os.stat(shared.mnt).st_uid == 0

@@ -291,7 +291,8 @@ def test_writer_under_allowing_filter_is_moved_from_another_process(cfs, procs, 
     refused: see below) is moved when another process writes its pid."""
     cfs.mkdir("web")
     p = start(procs, helper, answer("mount", RET_ERRNO | errno.EPERM),
-              command=("sh", "-c", "echo ready; read line; readlink /proc/self/ns/net"))
+              command=("sh", "-c", 'exec 3</proc; echo ready; read line; exec "$0" -c "$1" net',
+                       helpers.PY, helpers.OWN_NS))
     assert write_errno(cfs.path("web", "tasks"), str(p.pid)) == 0
     assert_moved(cfs, "web", p.pid)
     p.stdin.write(b"go\n")

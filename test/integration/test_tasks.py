@@ -110,10 +110,10 @@ def test_self_entry_200_times(cfs):
     uts = os.stat(cfs.path("web", "uts")).st_ino
     net = os.stat(cfs.path("web", "network")).st_ino
     want = f"uts:[{uts}]\nnet:[{net}]"
-    script = 'echo $$ > "$1"; exec readlink /proc/self/ns/uts /proc/self/ns/net'
+    script = 'exec 3</proc; echo $$ > "$1"; exec "$2" -c "$3" uts net'
     bad = []
     for i in range(200):
-        r = run(["sh", "-c", script, "sh", tasks], check=False)
+        r = run(["sh", "-c", script, "sh", tasks, PY, helpers.OWN_NS], check=False)
         if r.returncode != 0 or r.stdout.strip() != want:
             bad.append((i, r.returncode, r.stdout.strip(), r.stderr.strip()))
     assert not bad, f"{len(bad)} of 200 runs not inside: {bad[:5]}"
@@ -124,8 +124,8 @@ def test_self_entry_200_times(cfs):
 def test_echo_0_enters_the_writer(cfs):
     cfs.mkdir("web")
     net = os.stat(cfs.path("web", "network")).st_ino
-    r = run(["sh", "-c", 'echo 0 > "$1"; hostname; exec readlink /proc/self/ns/net', "sh",
-             cfs.path("web", "tasks")])
+    r = run(["sh", "-c", 'exec 3</proc; echo 0 > "$1"; hostname; exec "$2" -c "$3" net', "sh",
+             cfs.path("web", "tasks"), PY, helpers.OWN_NS])
     assert r.stdout.split() == ["web", f"net:[{net}]"]
 
 
@@ -639,7 +639,10 @@ def test_interactive_bash_under_tmux(cfs, procs, tmp_path):
     type_and_wait('echo "H=$(hostname)"', "H=web")
     type_and_wait('echo "N=$(readlink /proc/self/ns/net)"', f"N=net:[{net}]")
     type_and_wait('echo "L=$(ip -o link | cut -d: -f2 | tr -d " \\n")"', "L=lo\n")
-    type_and_wait('echo "S=$(readlink /proc/$$/ns/net)"', f"S=net:[{net}]")
+    # /proc is the container's own: its pid 1 is the init. The shell itself
+    # kept its pid namespace (as with setns(2)): seen from the host.
+    type_and_wait('echo "I=$(cat /proc/1/comm)"', "I=containerfs-ini")
+    assert helpers.proc_ns_ino(bash, "network") == net
     assert bash in cfs.task_pids("web")
     assert helpers.proc_status(bash)["TracerPid"] == "0"
 

@@ -24,6 +24,28 @@ TEST_CASE("records round-trip, including awkward names and links") {
   CHECK(*back == r);
 }
 
+TEST_CASE("records keep a root and a device whitelist, an empty one too") {
+  ContainerRecord r;
+  r.name = "web";
+  r.init_pid = 7;
+  r.init_start = 8;
+  r.root = "/srv/my web";
+  r.devices = "c 1:3 rwm\nc 136:* rw\n";
+  auto back = state::decode_record(state::encode_record(r));
+  REQUIRE(back);
+  CHECK(*back == r);
+  r.devices = "";  // nothing allowed: not the same as the default
+  r.root.clear();
+  auto empty = state::decode_record(state::encode_record(r));
+  REQUIRE(empty);
+  CHECK(empty->devices == std::optional<std::string>(""));
+  CHECK(empty->root.empty());
+  r.devices.reset();
+  auto none = state::decode_record(state::encode_record(r));
+  REQUIRE(none);
+  CHECK_FALSE(none->devices);
+}
+
 TEST_CASE("malformed records are EINVAL") {
   for (const char* bad : {
            "",
@@ -41,6 +63,11 @@ TEST_CASE("malformed records are EINVAL") {
            "containerfs-record 1\nname a\ninit 1 2\nowner 1000\n",
            "containerfs-record 1\nname a\ninit 1 2\nowner x 1\n",
            "containerfs-record 1\nname a\ninit 1 2\nowner 1 1\nowner 1 1\n",
+           "containerfs-record 1\nname a\ninit 1 2\nroot relative\n",
+           "containerfs-record 1\nname a\ninit 1 2\nroot /a\nroot /b\n",
+           "containerfs-record 1\nname a\ninit 1 2\nroot /a b\n",
+           "containerfs-record 1\nname a\ninit 1 2\ndevices\ndevices\n",
+           "containerfs-record 1\nname a\ninit 1 2\ndevices a b\n",
        }) {
     INFO(bad);
     auto r = state::decode_record(bad);

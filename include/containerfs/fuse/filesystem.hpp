@@ -71,4 +71,10 @@ Result<size_t> write_file(Filesystem& fs, fuse_req_t req, Node node, std::string
 bool is_writable(model::FileKind kind);
 bool is_readable(model::FileKind kind);
 
+struct OpenFile;
+// `console` (console_file.cpp): read at the console's own offsets, and
+// poll(2) that wakes on new output.
+void read_console_file(fuse_req_t req, OpenFile& file, size_t size, off_t off);
+void poll_console_file(fuse_req_t req, OpenFile& file, std::uint64_t fh, fuse_pollhandle* ph);
+
 }  // namespace containerfs::fuse

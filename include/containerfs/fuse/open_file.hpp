@@ -5,6 +5,7 @@
 #include <string>
 
 #include "containerfs/fuse/inode.hpp"
+#include "containerfs/kernel/console_ring.hpp"
 
 namespace containerfs::fuse {
 
@@ -12,6 +13,7 @@ struct OpenFile {
   Node node;
   std::string content;  // the snapshot a read-open took
   bool read_before = false;
+  kernel::ConsoleReader console;  // `console`: where its reads are
 };
 
 // How a write handler ended: the bytes it took, for op_write to reply with

@@ -41,6 +41,12 @@ struct InitSpec {
   // Mount points (containerfs mounts) detached inside a fresh mount
   // namespace, so that a container never pins a containerfs mount.
   std::vector<std::string> detach_mounts;
+  // The container's own root file system (kernel/root_fs.hpp): a host
+  // directory opened O_PATH, -1 for none. Requires CLONE_NEWNS in `fresh`.
+  int root_fd = -1;
+  // A /proc of the init's pid namespace in its mount namespace (a container
+  // with mount and pid namespaces of its own); with a root, always.
+  bool own_proc = false;
 };
 
 struct InitProcess {

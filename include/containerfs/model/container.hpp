@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -88,6 +89,11 @@ struct Container {
   gid_t owner_gid = 0;
   // Clock offsets of its own time namespace, as written to timens_offsets.
   std::string time_offsets;
+  // Its own root file system (ln -s DIR C/root): a host directory, or empty.
+  std::string root;
+  // Its device whitelist as last written to `devices` (a devices.list
+  // listing), or nullopt for the default (model/container_devices.cpp).
+  std::optional<std::string> devices;
 
   bool removing = false;       // rmdir (or the end after its init died) in progress
   bool replacing_init = false;  // a namespace change is starting its new init

@@ -22,10 +22,13 @@
 // scan of the tree or of a container's children).
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,8 +48,10 @@
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::kernel {
+struct ConsoleOutput;
+class DeviceRules;
 struct InitSpec;
-}
+}  // namespace containerfs::kernel
 
 namespace containerfs::model {
 
@@ -75,6 +80,7 @@ struct ContainerView {
   uid_t limits_uid = 0;
   gid_t limits_gid = 0;
   std::size_t child_count = 0;
+  std::string root;  // its root file system's directory, if any
 };
 
 // A child container as a listing shows it.
@@ -253,6 +259,49 @@ class Containers {
   // How many files the daemon watches (two per container); for tests.
   std::size_t watched_files() const { return watch_->size(); }
 
+  // Running a system: container_root.cpp, container_console.cpp,
+  // container_run.cpp, container_devices.cpp.
+
+  // ln -s DIR C/root (`replace`: ln -sf): the host directory DIR becomes
+  // the container's `/` (its init is replaced, as for a namespace change).
+  // EINVAL: DIR is relative, or the container has no mount namespace of
+  // its own; ENOENT, ENOTDIR; EEXIST: a root is set (not replacing);
+  // EBUSY: members, child containers, a sharer of its mount namespace, a
+  // freeze. The directory is opened as the container's owner, who must own
+  // it if that is not root (EPERM); only root or the owner may set it.
+  Status set_root(ContainerId id, std::string_view dir, Caller caller, bool replace = false) EXCLUDES(tree_);
+  // rm C/root: back to the host's tree (or its parent's). ENOENT if none.
+  Status clear_root(ContainerId id, Caller caller) EXCLUDES(tree_);
+  // readlink C/root; ENOENT if none.
+  Result<std::string> root_of(ContainerId id) const EXCLUDES(tree_);
+  // ln -sf's rename of a temporary symlink over `root`.
+  Status commit_pending_root(ContainerId id, int slot, Caller caller) EXCLUDES(tree_);
+
+  // The console, held by the init: made when first opened (EBUSY if the
+  // container is frozen then; the init's errno if it cannot make one).
+  Status open_console(ContainerId id) EXCLUDES(tree_);
+  // What it kept (empty before it exists); its size: bytes written so far.
+  Result<kernel::ConsoleOutput> console_output(ContainerId id) const EXCLUDES(tree_);
+  Result<std::uint64_t> console_size(ContainerId id) const EXCLUDES(tree_);
+  // Typed as input (bounded wait for the terminal to take it).
+  Result<std::size_t> console_input(ContainerId id, std::string_view text) EXCLUDES(tree_);
+  // The eventfd the init signals after output, for a poller.
+  Result<UniqueFd> console_events(ContainerId id) const EXCLUDES(tree_);
+
+  // echo LINE > C/run: /bin/sh -c LINE starts inside, a child of the init,
+  // in the members' cgroup, on the console; one program per line. Returns
+  // once each is executing. ENOENT: no /bin/sh; EBUSY: frozen; EPERM: the
+  // caller is neither root nor the owner of a container whose user
+  // namespace maps its root to the caller.
+  Status run(ContainerId id, std::string_view lines, Caller caller) EXCLUDES(tree_);
+
+  // The device whitelist (devices.list form) and writes to it. A caller
+  // other than root changes only containers below one delegated to it (as
+  // controller files; EPERM). EINVAL malformed, EPERM wider than an
+  // ancestor's, ENOSPC too many entries.
+  Result<std::string> devices(ContainerId id) const EXCLUDES(tree_);
+  Status write_devices(ContainerId id, std::string_view lines, Caller caller) EXCLUDES(tree_);
+
  private:
   // --- the tree (tree.cpp)
   Container* find_locked(ContainerId id) const REQUIRES_SHARED(tree_);
@@ -359,6 +408,33 @@ class Containers {
   // before it could exec, and whoever waits for it with it. Call with
   // freeze_gate_ held shared. `what` names the operation for the log.
   Status refuse_if_frozen(const std::vector<FreezeLink>& chain, std::string_view what) const;
+
+  // --- running a system (container_root.cpp, container_devices.cpp,
+  // container_console.cpp)
+  // What running a system adds to the spec of a container's next init:
+  // a /proc of its own (own mount and pid namespaces, `own_kinds` the
+  // CLONE_NEW* kinds it has of its own then), its root file system (the
+  // directory opened into `root_dir`, as the owner), and for a container
+  // below another a fresh mount namespace copied from the parent's, so
+  // that it stays inside the parent's root.
+  Status add_system_to_spec_locked(const Container& c, int own_kinds, kernel::InitSpec& spec,
+                                   UniqueFd& root_dir) const REQUIRES_SHARED(tree_);
+  static int own_kinds_of(const NsSlots& slots);
+  // Gives the container `root` (empty: the host's tree) through a new
+  // init, as a namespace change does; nothing changed on failure.
+  Status replace_root_locked(Container& c, std::string root) REQUIRES(tree_);
+  // CLONE_NEWNS for a container with a root: a new init sets its root up
+  // in a fresh mount namespace.
+  static int root_renewal(const Container& c) { return c.root.empty() ? 0 : CLONE_NEWNS; }
+  // The whitelist in force for the container: as written, else the /dev
+  // set for a container with a root, else its parent's (the host's: all).
+  Result<kernel::DeviceRules> device_rules_locked(const Container& c) const REQUIRES_SHARED(tree_);
+  // Puts the container's cgroup's device program in line with its rules
+  // (none when they are its parent's by default).
+  Status sync_device_filter_locked(const Container& c) const REQUIRES_SHARED(tree_);
+  // The console of the container's current init: its pidfd (ENOENT if it
+  // is being removed or gone).
+  Result<UniqueFd> console_holder(ContainerId id) const EXCLUDES(tree_);
 
   // --- the init as it is now (init_access.cpp)
   struct InitHandle {

@@ -34,6 +34,12 @@ enum class FileKind : uint16_t {
   // What create/mknod of a namespace file answers with: a regular file
   // that is never found again (the next lookup finds the new symlink).
   created,
+  // Running a system: the root file system link, the console, run, the
+  // device whitelist.
+  root,
+  console,
+  run,
+  devices,
   count_,
 };
 

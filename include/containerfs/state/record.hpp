@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +38,8 @@ struct ContainerRecord {
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
   std::string time_offsets;
+  std::string root;                    // the root file system's directory, if any
+  std::optional<std::string> devices;  // the device whitelist as written, if it was
   // Symlinks under other names than the namespace files (name, target).
   std::vector<std::pair<std::string, std::string>> links;
   friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;

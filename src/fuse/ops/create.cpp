@@ -36,7 +36,8 @@ void reply_created(fuse_req_t req, model::ContainerId id, fuse_file_info* fi) {
   e.ino = st->st_ino;
   e.attr = *st;
   if (!fi) return (void)fuse_reply_entry(req, &e);
-  auto* file = new OpenFile{node, {}};
+  auto* file = new OpenFile{};
+  file->node = node;
   fi->fh = reinterpret_cast<uint64_t>(file);
   fi->direct_io = 1;
   if (fuse_reply_create(req, &e, fi) != 0) delete file;

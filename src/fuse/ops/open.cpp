@@ -28,7 +28,10 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   auto file = std::make_unique<OpenFile>();
   file->node = *node;
-  if (reads) {
+  if (node->kind == model::FileKind::console) {
+    // Read as it grows (console_file.cpp): no snapshot; made when first opened.
+    if (auto made = fs.containers->open_console(node->id); !made) return (void)fuse_reply_err(req, made.error());
+  } else if (reads) {
     auto text = render_file(fs, *node, fuse_req_ctx(req)->pid);
     if (!text) return (void)fuse_reply_err(req, text.error());
     file->content = std::move(*text);
@@ -42,7 +45,10 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* file = reinterpret_cast<OpenFile*>(fi->fh);
   // A poller of `events` ends with its open file.
+  // A poller of `events` or `console` ends with its open file.
   if (file->node.kind == model::FileKind::events) filesystem(req).events->forget(file->node.id, fi->fh);
+  if (file->node.kind == model::FileKind::console)
+    filesystem(req).events->forget(EventsWatcher::kConsoleKey | file->node.id, fi->fh);
   delete file;
   fuse_reply_err(req, 0);
 }

@@ -12,6 +12,7 @@ namespace containerfs::fuse {
 void op_poll(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, fuse_pollhandle* ph) {
   auto& fs = filesystem(req);
   auto* file = reinterpret_cast<OpenFile*>(fi->fh);
+  if (file->node.kind == model::FileKind::console) return poll_console_file(req, *file, fi->fh, ph);
   if (file->node.kind != model::FileKind::events) {
     if (ph) fuse_pollhandle_destroy(ph);
     return (void)fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);

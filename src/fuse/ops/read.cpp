@@ -7,6 +7,7 @@ namespace containerfs::fuse {
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   auto* file = reinterpret_cast<OpenFile*>(fi->fh);
+  if (file->node.kind == model::FileKind::console) return read_console_file(req, *file, size, off);
   // A read from the start takes a new snapshot (as seq_file does after a
   // seek to 0): pollers of `events` re-read this way.
   if (off == 0 && file->read_before) {

@@ -14,9 +14,14 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   if (!to) return (void)fuse_reply_err(req, to.error());
   if (auto slot = fs.containers->find_pending_link(*from, name)) {
     auto kind = model::file_kind_from_name(newname);
+    if (*from == *to && kind == model::FileKind::root && !flags) {
+      const fuse_ctx* ctx = fuse_req_ctx(req);
+      auto done = fs.containers->commit_pending_root(*from, *slot, {ctx->uid, ctx->gid});
+      return (void)fuse_reply_err(req, done ? 0 : done.error());
+    }
     if (*from != *to || !kind || !model::is_ns_file(*kind) || flags)
       return (void)fuse_reply_err(
-          req, log::refuse(EPERM, "rename {} -> {}: a symlink here can only become a namespace file",
+          req, log::refuse(EPERM, "rename {} -> {}: a symlink here can only become a namespace file or root",
                            name, newname));
     auto done = fs.containers->commit_pending_link(*from, *slot, model::ns_of_file(*kind),
                                                    fuse_req_ctx(req)->uid, fuse_req_ctx(req)->pid);

@@ -18,6 +18,13 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
     if (!linked) return (void)fuse_reply_err(req, linked.error());
     return reply_entry(req, fs, Node{*dir, *kind});
   }
+  if (kind == model::FileKind::root) {
+    if (existing(fs, Node{*dir, *kind})) return (void)fuse_reply_err(req, EEXIST);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    auto set = fs.containers->set_root(*dir, target, {ctx->uid, ctx->gid});
+    if (!set) return (void)fuse_reply_err(req, set.error());
+    return reply_entry(req, fs, Node{*dir, *kind});
+  }
   if (kind) return (void)fuse_reply_err(req, EEXIST);
   auto slot = fs.containers->add_pending_link(*dir, name, target);
   if (!slot) return (void)fuse_reply_err(req, slot.error());

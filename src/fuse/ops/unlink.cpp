@@ -20,6 +20,11 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   }
   auto exists = existing(fs, Node{*dir, *kind});
   if (!exists) return (void)fuse_reply_err(req, ENOENT);
+  if (*kind == model::FileKind::root) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    auto cleared = fs.containers->clear_root(*dir, {ctx->uid, ctx->gid});
+    return (void)fuse_reply_err(req, cleared ? 0 : cleared.error());
+  }
   if (!model::is_ns_file(*kind))
     return (void)fuse_reply_err(req, log::refuse(EPERM, "rm {}: not removable", name));
   auto done = fs.containers->unlink_namespace(*dir, model::ns_of_file(*kind));
