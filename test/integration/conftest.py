@@ -75,6 +75,19 @@ def procs():
 
 
 @pytest.fixture
+def user():
+    """A real user account, (name, uid, gid), removed afterwards with
+    whatever still runs as it."""
+    name, uid, gid = helpers.add_user()
+    try:
+        yield name, uid, gid
+    finally:
+        problems = helpers.remove_user(name, uid)
+        if problems:
+            pytest.fail("teardown problems:\n" + "\n".join(problems))
+
+
+@pytest.fixture
 def cfs_factory(request, procs):
     """Makes a Containerfs (not started) with its cgroup dir and temp dirs;
     tears everything down after the test."""

@@ -126,80 +126,9 @@ class Victim:
 
 # ---------------------------------------------------------------- checks
 
-def init_processes_below(cgroup_rel):
-    out = []
-    for pid in helpers.all_pids():
-        if helpers.cmdline(pid).partition(" ")[0] != "containerfs-init":  # "containerfs-init web/db"
-            continue
-        try:
-            cg = helpers.cgroup_of(pid)
-        except (AssertionError, OSError):
-            continue
-        if cg == cgroup_rel or cg.startswith(cgroup_rel + "/"):
-            out.append(pid)
-    return out
-
-
-def orphaned_inits():
-    """containerfs-init processes whose parent is us (orphans come to the
-    subreaper) -- a container's init is the daemon's child, or ours after
-    the daemon that made it died."""
-    return [p for p in helpers.live_children(os.getpid())
-            if helpers.cmdline(p).partition(" ")[0] == "containerfs-init"]
-
-
 def check_consistent(cfs, allowed_members=()):
     """Problems found in the restarted tree (an empty list if none)."""
-    problems = []
-    test_rel = helpers.cgroup_rel(cfs.cgroup)
-    names = helpers.container_paths(cfs.mnt)
-    inits = {}
-    own_cgroups = set()
-    for c in names:
-        try:
-            init = cfs.init_pid(c)
-        except OSError as e:
-            problems.append(f"{c}: init unreadable: {e}")
-            continue
-        inits[c] = init
-        if not helpers.alive(init):
-            problems.append(f"{c}: init {init} is not alive")
-            continue
-        cg_rel = helpers.cgroup_of(init)
-        if os.path.basename(cg_rel) != "init" or not cg_rel.startswith(test_rel + "/"):
-            problems.append(f"{c}: init {init} in cgroup {cg_rel}")
-            continue
-        cgdir = helpers.cgroup_path(os.path.dirname(cg_rel))
-        own_cgroups.add(os.path.relpath(cgdir, cfs.cgroup))
-        try:
-            lines = helpers.read_record(cgdir)
-        except OSError as e:
-            problems.append(f"{c}: no record on {cgdir}: {e}")
-            continue
-        if lines[:1] != ["containerfs-record 1"]:
-            problems.append(f"{c}: bad record {lines!r}")
-        if not any(ln.startswith(f"init {init} ") for ln in lines):
-            problems.append(f"{c}: record does not name init {init}: {lines!r}")
-    # Every container cgroup belongs to a listed container.
-    extra = set(helpers.container_cgroups(cfs.cgroup)) - own_cgroups
-    if extra:
-        problems.append(f"container cgroups no listed container explains: {sorted(extra)}")
-    # No orphan init, no stray process.
-    init_set = set(inits.values())
-    stray_inits = [p for p in init_processes_below(test_rel) if p not in init_set]
-    if stray_inits:
-        problems.append(f"containerfs-init processes below the cgroup that are no listed "
-                        f"container's init: {stray_inits}")
-    orphans = [p for p in orphaned_inits() if p not in init_set]
-    if orphans:
-        problems.append(f"orphaned containerfs-init processes: "
-                        f"{[(p, helpers.cgroup_of(p)) for p in orphans]}")
-    others = [p for p in helpers.all_cgroup_procs(cfs.cgroup)
-              if p not in init_set and p not in allowed_members]
-    if others:
-        problems.append(f"processes below the cgroup that are neither inits nor members: "
-                        f"{[(p, helpers.cmdline(p), helpers.cgroup_of(p)) for p in others]}")
-    return problems
+    return helpers.tree_problems(cfs.mnt, cfs.cgroup, allowed_members)
 
 
 # ---------------------------------------------------------------- fault injection
@@ -268,9 +197,9 @@ class Injector:
         # test_zombie_init_at_start_up_is_not_a_container.)
         dead = self.cfs.daemon
         dead.wait_exit()
-        settle_and_reap(self.cfs)
+        helpers.settle_and_reap(self.cfs.cgroup)
         self.cfs.restart()
-        self.check("injector process", helper_left_behind(dead.pid))
+        self.check("injector process", helpers.injector_left_behind(dead.pid))
         self.faults += 1
         self._mark = self._count()
         err = result.get("err", -1)
@@ -299,35 +228,6 @@ class Injector:
               f"every check, op outcomes {self.outcomes}, "
               f"kill delay 0-{self.typical * 1.2 * 1000:.1f} ms, {len(self.problems)} problems")
         assert not self.problems, "\n".join(self.problems[:30])
-
-
-def helper_left_behind(daemon_pid, timeout=5.0):
-    """The injector process of a daemon killed with SIGKILL comes to us (the
-    subreaper): it must finish its moves and exit by itself, bounded."""
-    def orphans():
-        helpers.reap_zombie_children()
-        return helpers.injector_processes(os.getpid())
-
-    deadline = time.monotonic() + timeout
-    while orphans():
-        if time.monotonic() > deadline:
-            return [f"the injector process of daemon {daemon_pid} is still alive after "
-                    f"{timeout} s: {orphans()}"]
-        time.sleep(0.01)
-    return []
-
-
-def settle_and_reap(cfs, timeout=2.0):
-    """Reaps zombie children (orphans come to us) until no process below
-    the test cgroup is dying, bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        helpers.reap_zombie_children()
-        dying = [p for p in helpers.all_cgroup_procs(cfs.cgroup)
-                 if (helpers.proc_status(p) or {}).get("State", "Z")[0] in "ZX"]
-        if not dying or time.monotonic() > deadline:
-            return
-        time.sleep(0.01)
 
 
 def abort_connection(mnt):

@@ -21,13 +21,7 @@ def shared(cfs_factory):
     """A containerfs mounted with allow_other, with `web` delegated to the
     plain user (helpers.USER_ID)."""
     c = cfs_factory(["allow_other"])
-    # The user must be able to reach the mount point: temp dirs are 0700.
-    d = os.path.dirname(c.mnt)
-    while d not in ("/", ""):
-        mode = os.stat(d).st_mode
-        if not mode & 0o001:
-            os.chmod(d, (mode & 0o7777) | 0o711)
-        d = os.path.dirname(d)
+    helpers.open_up_to(c.mnt)  # temp dirs are 0700
     c.start()
     c.mkdir("web")
     run(["chown", "-R", f"{USER_ID}:{USER_ID}", c.path("web")])

@@ -13,8 +13,6 @@ import os
 import pty
 import secrets
 import shutil
-import subprocess
-import time
 
 import pytest
 
@@ -23,50 +21,12 @@ from helpers import run, wait_until
 from helpers import assert_untouched, process_view
 
 
-def open_up_to(path):
-    """Lets every user reach `path`: the test's temp dirs are 0700."""
-    d = os.path.dirname(path)
-    while d not in ("/", ""):
-        mode = os.stat(d).st_mode
-        if not mode & 0o001:
-            os.chmod(d, (mode & 0o7777) | 0o711)
-        d = os.path.dirname(d)
-
-
-def free_id():
-    taken = {int(line.split(":")[2]) for line in open("/etc/passwd")}
-    taken |= {int(line.split(":")[2]) for line in open("/etc/group")}
-    for uid in range(23000, 24000):
-        if uid not in taken:
-            return uid
-    pytest.skip("no free uid")
-
-
-@pytest.fixture
-def user():
-    """A real user account (passwd works for it), removed afterwards."""
-    name = f"cfs{secrets.token_hex(4)}"
-    uid = free_id()
-    run(["useradd", "--no-create-home", "--uid", str(uid), "--user-group", "--shell", "/bin/sh", name])
-    try:
-        gid = int(run(["id", "-g", name]).stdout)
-        yield name, uid, gid
-    finally:
-        # Anything of the user's still running would keep userdel from working.
-        for pid in helpers.all_pids():
-            st = helpers.proc_status(pid)
-            if st and st.get("Uid", "").split()[:1] == [str(uid)]:
-                helpers.kill_pid(pid)
-        run(["userdel", name], check=False)
-        run(["groupdel", name], check=False)
-
-
 class Delegated:
     def __init__(self, cfs, uid, gid):
         self.cfs, self.uid, self.gid = cfs, uid, gid
 
     def prefix(self):
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups"]
+        return helpers.user_prefix(self.uid, self.gid)
 
     def sh(self, script, timeout=10):
         """Runs a shell script as the user; the CompletedProcess."""
@@ -94,7 +54,7 @@ def dele(cfs_factory, user):
     container `R` that stays root's."""
     _, uid, gid = user
     cfs = cfs_factory(["allow_other"])
-    open_up_to(cfs.mnt)
+    helpers.open_up_to(cfs.mnt)
     cfs.start()
     cfs.mkdir("D", "R")
     run(["chown", f"{uid}:{gid}", cfs.path("D")])
