@@ -81,7 +81,11 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   spec.leaf = &*init_leaf;
   spec.fresh = config_.fresh_namespaces;
   if (caller.uid != 0) {
-    spec.fresh |= CLONE_NEWUSER;
+    // Below a container whose user namespace the caller owns (one it made),
+    // the new one stays in that user namespace, as the caller's processes
+    // there could make it themselves; elsewhere it gets one of its own,
+    // owned by the caller, which maps the caller to 0.
+    if (!in_user_ns_of_locked(*parent, caller.uid)) spec.fresh |= CLONE_NEWUSER;
     spec.owner_uid = caller.uid;
     spec.owner_gid = caller.gid;
   }
@@ -109,7 +113,7 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   c->init_start = *start;
   for (auto kind : kernel::kAllNsKinds)
     if (spec.fresh & kernel::ns_clone_flag(kind)) c->slot(kind).origin = NsOrigin::own;
-  if (caller.uid != 0) {
+  if ((spec.fresh & CLONE_NEWUSER) && caller.uid != 0) {
     // The owner is root inside: its processes entering keep their uid.
     if (auto ok = write_owner_maps(c->init_pid, caller.uid, caller.gid); !ok)
       return fail(log::refuse(ok.error(), "mkdir {}: the owner's id maps", name));

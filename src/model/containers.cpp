@@ -144,6 +144,16 @@ std::string Containers::effective_path_locked(const Container& c, kernel::NsKind
   return kernel::ns_proc_path(c.init_pid, kind);
 }
 
+bool Containers::in_user_ns_of_locked(const Container& c, uid_t uid) const {
+  if (c.id == kHostId) return false;
+  auto path = effective_path_locked(c, kernel::NsKind::user);
+  auto theirs = kernel::ns_id_of_path(path);
+  auto mine = kernel::ns_id_of_path(kernel::ns_proc_path(::getpid(), kernel::NsKind::user));
+  if (!theirs || !mine || *theirs == *mine) return false;
+  auto owner = kernel::user_ns_owner(path);
+  return owner && *owner == uid;
+}
+
 Container* Containers::find_path(const std::vector<std::string>& names) const {
   auto* c = find(kHostId);
   for (const auto& n : names) {

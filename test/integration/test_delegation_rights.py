@@ -145,6 +145,41 @@ def test_a_process_root_put_into_the_users_namespaces_is_the_users_to_kill(dele,
     wait_until(lambda: not helpers.alive(p.pid), 5, what="the member to die")
 
 
+def test_the_user_makes_containers_below_its_own_and_moves_its_process_between(dele):
+    """Below a container the user made, the user makes another: its init
+    is the user's, and it stays in the user namespace of the container
+    above (the user's), which owns its fresh namespaces. The user's process
+    moves down into it and up again (same user namespace), but not into a
+    sibling with a user namespace of its own (nobody leaves a user
+    namespace: EPERM, untouched)."""
+    cfs = dele.cfs
+    a, b, c = cfs.path("D", "a"), cfs.path("D", "a", "b"), cfs.path("D", "c")
+    assert dele.sh(f"mkdir {a} {c}").returncode == 0
+    r = dele.sh(f"mkdir {b}")
+    assert r.returncode == 0, r.stderr
+    init = cfs.init_pid("D/a/b")
+    assert helpers.proc_status(init)["Uid"].split()[:3] == [str(dele.uid)] * 3
+    a_user = helpers.stat_L_ino(os.path.join(a, "user"))
+    assert helpers.proc_ns_ino(init, "user") == a_user
+    assert not os.path.lexists(os.path.join(b, "user"))  # inherited from D/a
+    for ns in ("network", "uts", "ipc", "mount"):
+        assert helpers.stat_L_ino(os.path.join(b, ns)) != helpers.stat_L_ino(os.path.join(a, ns)), ns
+        assert helpers.ns_owner_ino(os.path.join(b, ns)) == a_user, ns
+    p = start_as(dele, ["/bin/sleep", "100"])
+    for there, name in ((a, "D/a"), (b, "D/a/b"), (a, "D/a")):
+        assert dele.write(os.path.join(there, "tasks"), f"{p.pid}\n") == 0, name
+        assert cfs.task_pids(name) == [p.pid], name
+        assert helpers.proc_ns_ino(p.pid, "network") == helpers.stat_L_ino(os.path.join(there, "network"))
+    assert cfs.task_pids("D/a/b") == []
+    before = process_view(p.pid)
+    assert errno_name(dele.write(os.path.join(c, "tasks"), f"{p.pid}\n")) == "EPERM"
+    assert_untouched(p.pid, before)
+    assert cfs.task_pids("D/c") == [] and cfs.task_pids("D/a") == [p.pid]
+    assert dele.sh(f"rmdir {b} {a} {c}").returncode == 0
+    p.wait(timeout=5)
+    assert not {"a", "c"} & set(os.listdir(cfs.path("D")))
+
+
 def test_the_users_own_process_still_moves(dele):
     cfs = dele.cfs
     assert dele.sh(f"mkdir {cfs.path('D', 'c')}").returncode == 0

@@ -206,6 +206,9 @@ class Containers {
   // path below the cgroup2 mount; the host if none of ours.
   ContainerId container_of_cgroup_locked(std::string_view cgroup) const;
   std::string effective_path_locked(const Container& c, kernel::NsKind kind) const;
+  // Whether c's processes are in a user namespace that uid owns (not the
+  // daemon's).
+  bool in_user_ns_of_locked(const Container& c, uid_t uid) const;
   Result<std::string> cgroup_path_of(const Container& c) const;
   Status persist(const Container& c) const;
   void on_process_exit(pid_t pid);
