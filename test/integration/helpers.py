@@ -888,6 +888,27 @@ def move_to_cgroup(pid, cgdir):
         f.write(str(pid))
 
 
+def remove_cgroup_tree(cgroup):
+    """cgroup.kill of cgroup, a bounded wait until it is empty, then its
+    directories removed bottom-up (a test's or a run's own cgroup)."""
+    if not os.path.isdir(cgroup):
+        return
+    try:
+        with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    wait_until(lambda: not cgroup_populated(cgroup), CGROUP_TIMEOUT,
+               what=f"{cgroup} to become empty")
+    reap_zombie_children()
+    for d in list(reversed(cgroup_dirs(cgroup))) + ["."]:
+        path = os.path.normpath(os.path.join(cgroup, d))
+        try:
+            retry_while_busy(lambda: os.rmdir(path), CGROUP_TIMEOUT)
+        except FileNotFoundError:
+            pass
+
+
 def read_record(cgdir):
     """The lines of a container's record, the xattr trusted.containerfs of
     its cgroup directory (first line "containerfs-record 1")."""
@@ -1029,14 +1050,14 @@ def tree_problems(mnt, cgroup, allowed_members=()):
     return problems
 
 
-def settle_and_reap(cgroup, timeout=2.0):
+def settle_and_reap(cgroup, timeout=2.0, reap=reap_zombie_children):
     """Reaps zombie children (orphans come to us) until no process below
     cgroup is dying, bounded: what an init system does for the orphans of
     a dead daemon (inits an interrupted rmdir killed) before starting it
-    again."""
+    again. reap: what reaps them (all zombie children by default)."""
     deadline = time.monotonic() + timeout
     while True:
-        reap_zombie_children()
+        reap()
         dying = [p for p in all_cgroup_procs(cgroup)
                  if (proc_status(p) or {}).get("State", "Z")[0] in "ZX"]
         if not dying or time.monotonic() > deadline:
@@ -1044,12 +1065,12 @@ def settle_and_reap(cgroup, timeout=2.0):
         time.sleep(0.01)
 
 
-def injector_left_behind(daemon_pid, timeout=5.0):
+def injector_left_behind(daemon_pid, timeout=5.0, reap=reap_zombie_children):
     """The injector process of a daemon killed with SIGKILL comes to us (the
     subreaper): it must finish its moves and exit by itself, bounded.
     Returns the problems."""
     def orphans():
-        reap_zombie_children()
+        reap()
         return injector_processes(os.getpid())
 
     deadline = time.monotonic() + timeout
@@ -1312,19 +1333,4 @@ class Containerfs:
         return errors
 
     def remove_cgroups(self):
-        if not os.path.isdir(self.cgroup):
-            return
-        try:
-            with open(os.path.join(self.cgroup, "cgroup.kill"), "w") as f:
-                f.write("1")
-        except OSError:
-            pass
-        wait_until(lambda: not cgroup_populated(self.cgroup), CGROUP_TIMEOUT,
-                   what=f"{self.cgroup} to become empty")
-        reap_zombie_children()
-        for d in list(reversed(cgroup_dirs(self.cgroup))) + ["."]:
-            path = os.path.normpath(os.path.join(self.cgroup, d))
-            try:
-                retry_while_busy(lambda: os.rmdir(path), CGROUP_TIMEOUT)
-            except FileNotFoundError:
-                pass
+        remove_cgroup_tree(self.cgroup)
