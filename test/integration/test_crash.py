@@ -2,8 +2,9 @@
 in the middle of any of them leaves a tree that a new daemon shows whole.
 
 For each kind of operation (mkdir, nested mkdir, rmdir, mv, ln -s, rm and
-touch of a namespace file, echo PID > tasks into a container and back home)
-a test loops: set up the operation's precondition, start the operation in a
+touch of a namespace file, echo PID > tasks into a container and back home,
+freeze, thaw, and one refused because the container is frozen) a test
+loops: set up the operation's precondition, start the operation in a
 thread, SIGKILL the daemon after a random delay (0 to a little more than
 the operation takes, at least 0-3 ms), start a new daemon on the same
 cgroup/state/mount point, and check that the tree is consistent:
@@ -22,10 +23,13 @@ cgroup/state/mount point, and check that the tree is consistent:
   wholly in the container or wholly at home: cgroup and every namespace --
   also when it is the writer of its own pid (`echo 0 > tasks`);
 - the dead daemon's injector process finishes and exits by itself, and is
-  the only one left of it.
+  the only one left of it;
+- a container is wholly frozen or wholly thawed: its freeze file and events
+  agree with the kernel's cgroup.freeze and frozen, and its member beats
+  exactly when it is thawed.
 
 Every test keeps under the fixture's 120 s watchdog; CRASH_ITERATIONS
-(default 40 per kind, 10 kinds: 400 faults in all) changes the count. Each
+(default 40 per kind, 13 kinds: 520 faults in all) changes the count. Each
 test prints its numbers (pytest -s shows them) and records the faults its
 kind survived (the faults_survived fixture); conftest.py's terminal summary
 prints their total.
@@ -464,6 +468,112 @@ def test_crash_during_tasks_write(cfs, procs, faults_survived, direction):
                 helpers.kill_pid(v.pid, signal.SIGKILL)
             v = Victim(cfs, procs)
             victims.append(v)
+    inj.report()
+
+
+# ---------------------------------------------------------------- freeze
+
+def freeze_state(cfs, name, timeout=5.0):
+    """{freeze file, events' frozen, the kernel's cgroup.freeze and frozen}
+    of a container, once the kernel's frozen agrees with cgroup.freeze
+    (bounded: the state as it is then)."""
+    cg = cfs.cgroup_dir_of(name)
+
+    def read():
+        return {"file": helpers.read_text(cfs.path(name, "freeze")).strip(),
+                "events": helpers.read_keyed(cfs.path(name, "events"))["frozen"],
+                "cgroup.freeze": helpers.read_text(os.path.join(cg, "cgroup.freeze")).strip(),
+                "frozen": helpers.read_keyed(os.path.join(cg, "cgroup.events"))["frozen"]}
+
+    deadline = time.monotonic() + timeout
+    state = read()
+    while state["cgroup.freeze"] != state["frozen"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+        state = read()
+    return state
+
+
+def freeze_problems(cfs, name, v, want=None):
+    """The container is wholly frozen or wholly thawed (want: which one it
+    must be, None: either), and its member v runs exactly when thawed,
+    stopped by the freezer only (not T, not traced)."""
+    state = freeze_state(cfs, name)
+    problems = []
+    if len(set(state.values())) != 1:
+        problems.append(f"{name} half frozen: {state}")
+    if want is not None and state["cgroup.freeze"] != want:
+        problems.append(f"{name}: cgroup.freeze {state['cgroup.freeze']}, a completed write "
+                        f"asked for {want}")
+    problems += helpers.stopped_or_traced([v.pid])
+    beats = v.beats(0.5)
+    if state["frozen"] == "1" and beats:
+        problems.append(f"member {v.pid} runs in frozen {name}")
+    if state["frozen"] == "0" and not beats:
+        problems.append(f"member {v.pid} does not run in thawed {name}")
+    if v.pid not in cfs.task_pids(name):
+        problems.append(f"member {v.pid} is no longer in {name}/tasks")
+    return problems
+
+
+@pytest.mark.parametrize("kind", ["freeze", "thaw", "frozen-refused"])
+def test_crash_during_freeze(cfs, procs, faults_survived, kind):
+    """freeze, thaw: killed while it writes cgroup.freeze or waits for the
+    kernel, the container comes back wholly frozen or wholly thawed (as
+    asked, if the write completed). frozen-refused: killed while it refuses,
+    because the container is frozen, a child (mkdir), a move in, or a
+    member's move home: EBUSY or cut short, nothing changed, still frozen."""
+    inj = Injector(cfs, kind, faults_survived)
+    cfs.mkdir("f")
+    v = Victim(cfs, procs)
+    cfs.enter("f", v.pid)
+    outsider = procs.sleep()
+    freeze = cfs.path("f", "freeze")
+
+    def set_frozen(on):
+        write_once(freeze, "1\n" if on else "0\n")
+
+    def prepare():
+        """The precondition, with the daemon alive: thawed to freeze, frozen
+        otherwise."""
+        set_frozen(kind != "freeze")
+
+    refused = [
+        ("mkdir", lambda: os.mkdir(cfs.path("f", "child"))),
+        ("enter", lambda: write_once(cfs.path("f", "tasks"), f"{outsider.pid}\n")),
+        ("home", lambda: write_once(cfs.path("tasks"), f"{v.pid}\n")),
+    ]
+    ops = {"freeze": lambda: set_frozen(True), "thaw": lambda: set_frozen(False)}
+    try:
+        prepare()
+        inj.measure(ops.get(kind) or (lambda: helpers.errno_of(refused[0][1])))
+        for i in inj.rounds():
+            prepare()
+            if kind != "frozen-refused":
+                err = inj.inject(ops[kind])
+                inj.check("tree", check_consistent(cfs, allowed_members=[v.pid]))
+                want = None if err else ("1" if kind == "freeze" else "0")
+                inj.check(kind, freeze_problems(cfs, "f", v, want))
+                continue
+            what, op = refused[i % len(refused)]
+            before = (os.listdir(cfs.path("f")), helpers.container_cgroups(cfs.cgroup),
+                      cfs.init_pid("f"))
+            view = helpers.process_view(outsider.pid)
+            err = inj.inject(op)
+            if err not in (errno.EBUSY, errno.ENOTCONN, errno.ECONNABORTED):
+                inj.check(what, [f"refused while frozen: {helpers.errname(err)}, not EBUSY"])
+            inj.check("tree", check_consistent(cfs, allowed_members=[v.pid]))
+            after = (os.listdir(cfs.path("f")), helpers.container_cgroups(cfs.cgroup),
+                     cfs.init_pid("f"))
+            if after != before:
+                inj.check(what, [f"a refused {what} changed f: {helpers.diff(before, after)}"])
+            try:
+                helpers.assert_untouched(outsider.pid, view)
+            except AssertionError as e:
+                inj.check(what, [f"the process outside: {e}"])
+            inj.check(what, freeze_problems(cfs, "f", v, "1"))
+    finally:
+        if "f" in os.listdir(cfs.mnt):
+            set_frozen(False)  # teardown's kill is not slowed by the freezer
     inj.report()
 
 
