@@ -82,6 +82,10 @@ class Campaign:
             self.failures.append(msg)
         log(f"FAILURE: {msg}")
 
+    def last_call(self):
+        """The call this thread made last."""
+        return getattr(self.local, "what", "none")
+
     def count(self, op, who):
         with self.lock:
             self.counts[op] += 1
@@ -115,6 +119,7 @@ class Campaign:
         tid = threading.get_ident()
         start = time.monotonic()
         self.calls[tid] = (what, start)
+        self.local.what = what
         try:
             return fn(*args)
         except OSError as e:

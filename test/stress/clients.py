@@ -98,7 +98,8 @@ class Client:
         except AssertionError as e:
             self.camp.fail(f"client {self.n} {op}: {e}")
         except OSError as e:
-            self.camp.fail(f"client {self.n} {op}: unexpected {helpers.errname(e.errno)}: {e}")
+            self.camp.fail(f"client {self.n} {op}: unexpected {helpers.errname(e.errno)} "
+                           f"from {self.camp.last_call()}: {e}")
         return False
 
     def touch(self, *paths):

@@ -193,14 +193,14 @@ class UserClient(Client):
         from elsewhere: inherited from D (root's), or shared with a
         container of another user namespace."""
         m, top = self.model, user_ns_top(path)
-        while m[path].uts != OWN:
+        while path in m and m[path].uts != OWN:
             if m[path].uts == SHARED:
                 path = m[path].shares
             else:
                 path = posixpath.dirname(path)
                 if path == self.base:
                     return False
-        return user_ns_top(path) == top
+        return path in m and user_ns_top(path) == top
 
     def move_in(self, path):
         s = self.spawn_sleep()
