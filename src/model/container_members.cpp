@@ -59,6 +59,9 @@ Status Containers::set_frozen(ContainerId id, bool frozen) const {
   auto* c = find(id);
   if (!c || id == kHostId) return fail(ENOENT);
   auto cgroup = find(c->parent)->cgroup.open_child(c->cgroup_name);
+  // Below a frozen container, a thawed one stays frozen until that one is
+  // thawed (the kernel's rule): its request is taken, nothing to wait for.
+  const bool held = !frozen && frozen_above_locked(*c);
   lock.unlock();
   if (!cgroup) return fail(cgroup.error());
   {
@@ -67,7 +70,16 @@ Status Containers::set_frozen(ContainerId id, bool frozen) const {
     std::unique_lock gate(freeze_gate_);
     if (auto ok = cgroup->write("cgroup.freeze", frozen ? "1" : "0"); !ok) return ok;
   }
+  if (held) return {};
   return cgroup->wait_frozen(frozen, config_.teardown_timeout);
+}
+
+bool Containers::frozen_above_locked(const Container& c) const {
+  for (auto* p = find(c.parent); p; p = p->id == kHostId ? nullptr : find(p->parent)) {
+    auto frozen = p->cgroup.freeze_requested();
+    if (frozen && *frozen) return true;
+  }
+  return false;
 }
 
 Status Containers::refuse_if_frozen_locked(const Container& c, std::string_view what) const {

@@ -255,6 +255,8 @@ class Containers {
   // a process started inside would stop before it could exec, and whoever
   // waits for it with it. `what` names the operation for the log.
   Status refuse_if_frozen_locked(const Container& c, std::string_view what) const;
+  // Whether a container above c (the host's cgroup included) is frozen.
+  bool frozen_above_locked(const Container& c) const;
 
   Config config_;
   // Lock order: mutex_, then freeze_gate_. mutex_ guards the tree (by_id_,
