@@ -83,8 +83,11 @@ class Campaign:
         log(f"FAILURE: {msg}")
 
     def last_call(self):
-        """The call this thread made last."""
-        return getattr(self.local, "what", "none")
+        """The call this thread made last, and when."""
+        what = getattr(self.local, "what", "none")
+        generation = getattr(self.local, "generation", 0)
+        return (f"{what} (to daemon {generation}; now {self.generation}"
+                f"{', restarting' if self.down else ''})")
 
     def count(self, op, who):
         with self.lock:
@@ -120,6 +123,7 @@ class Campaign:
         start = time.monotonic()
         self.calls[tid] = (what, start)
         self.local.what = what
+        self.local.generation = generation
         try:
             return fn(*args)
         except OSError as e:
