@@ -36,6 +36,8 @@ from model import INHERITED, OWN, SHARED, Box, Model, compare, observe, placemen
 from model import read_pids, read_uts, uts_link
 
 RECONCILE_TRIES = 5
+# Containers a client keeps at most (mkdir outweighs rmdir below that).
+MAX_CONTAINERS = 12
 
 # What `do` can act out: name -> the call, as root makes it.
 ACTIONS = {
@@ -54,6 +56,7 @@ class Client:
     weights = {}
     base = ""
     who = "root"
+    may_take_home = False  # echo PID > /tasks: root's alone
 
     def __init__(self, camp, n, seconds, prefix):
         self.camp = camp
@@ -77,6 +80,8 @@ class Client:
                 op = self.rng.choices(kinds, [self.weights[k] for k in kinds])[0]
                 if not self.model:
                     op = "mkdir"
+                elif op == "mkdir" and len(self.model) >= MAX_CONTAINERS:
+                    op = "rmdir"  # a working set, not a tree that only grows
                 self.attempt(op, getattr(self, f"op_{op}"))
             self.clean_up()
         except Hang:
@@ -381,8 +386,6 @@ class Client:
                          self.p("tasks"), f"{s.pid}\n")
             helpers.assert_untouched(s.pid, view)
         self.assert_unchanged(f"a refused {kind}", path, before)
-
-    may_take_home = False
 
     def may_enter(self, path):
         """Whether this client's processes can enter path at all."""

@@ -26,6 +26,8 @@ import helpers
 from clients import Client
 from model import INHERITED, OWN, SHARED, read_pids
 
+# Debian's, which every user may run (not one below root's home).
+USER_PYTHON = "/usr/bin/python3"
 # Runs actions (a JSON list of [name, args...]) as the user, one after the
 # other up to the first that fails; prints [[errno, value], ...].
 USER_SNIPPET = r"""
@@ -127,7 +129,7 @@ class UserClient(Client):
     def do(self, what, action, *args):
         """One action as the user, through the campaign's bounded call;
         its value, or OSError with the errno the user got."""
-        cmd = self.as_user + [helpers.PY, "-I", "-S", "-c", USER_SNIPPET,
+        cmd = self.as_user + [USER_PYTHON, "-I", "-S", "-c", USER_SNIPPET,
                               json.dumps([[action, *args]])]
 
         def run():
