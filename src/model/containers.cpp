@@ -198,6 +198,14 @@ Result<std::string> Containers::ns_link(ContainerId id, kernel::NsKind kind) con
 
 namespace {
 
+// A cgroup file read while rmdir removes its container's cgroups fails with
+// ENODEV: the container is gone, as for any container that is no more.
+template <typename T>
+Result<T> gone_as_enoent(Result<T> read) {
+  if (!read && read.error() == ENODEV) return fail(ENOENT);
+  return read;
+}
+
 std::vector<pid_t> all_processes() {
   std::vector<pid_t> pids;
   DIR* dir = ::opendir("/proc");
@@ -230,14 +238,14 @@ Result<std::vector<pid_t>> Containers::members(ContainerId id) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
-  return c->members.procs();
+  return gone_as_enoent(c->members.procs());
 }
 
 Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::string& file) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c) return fail(ENOENT);
-  return c->cgroup.read(file);
+  return gone_as_enoent(c->cgroup.read(file));
 }
 
 Result<std::vector<std::string>> Containers::controller_files(ContainerId id) const {
@@ -270,8 +278,8 @@ Result<std::string> Containers::events(ContainerId id) const {
   std::lock_guard lock(mutex_);
   auto* c = find(id);
   if (!c || id == kHostId) return fail(ENOENT);
-  auto own = c->cgroup.read("cgroup.events");
-  auto members = c->members.read("cgroup.events");
+  auto own = gone_as_enoent(c->cgroup.read("cgroup.events"));
+  auto members = gone_as_enoent(c->members.read("cgroup.events"));
   if (!own) return fail(own.error());
   if (!members) return fail(members.error());
   bool populated = members->find("populated 1") != std::string::npos;
