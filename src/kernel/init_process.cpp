@@ -63,6 +63,7 @@ struct ChildPlan {
   std::vector<const char*> detach_in_root;  // containerfs mounts inside it
   bool own_proc = false;
   bool root_inside = false;  // become root of a joined user namespace
+  bool user_join_as_owner = false;  // the user namespace is joined after drop_to_owner
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
 };
@@ -169,8 +170,14 @@ int child_main(void* arg) {
   if (::write(plan->cgroup_procs_fd, "0", 1) != 1 &&
       (errno != EBUSY || ::write(plan->leaf_procs_fd, "0", 1) != 1))
     child_fail(plan, errno);
-  for (int i = 0; i < plan->join_count; ++i)
+  int owners_user = -1;
+  for (int i = 0; i < plan->join_count; ++i) {
+    if (plan->user_join_as_owner && plan->join_types[i] == CLONE_NEWUSER) {
+      owners_user = i;
+      continue;
+    }
     if (::setns(plan->join_fds[i], plan->join_types[i]) != 0) child_fail(plan, errno);
+  }
   if (plan->root_inside) {
     // A joined user namespace's root: files the init makes (a root file
     // system's /dev) need ids mapped there. Raw calls, as in drop_to_owner.
@@ -178,6 +185,10 @@ int child_main(void* arg) {
   }
   if (plan->owner_uid != 0) {
     drop_to_owner(plan);
+    // With the owner's credentials and none of root's: the kernel lets the
+    // owner of a user namespace in, as it would let the owner's own process.
+    if (owners_user >= 0 && ::setns(plan->join_fds[owners_user], CLONE_NEWUSER) != 0)
+      child_fail(plan, errno);
   } else if (plan->fresh_mount && (plan->unshare_flags & CLONE_NEWUSER)) {
     // Mounts copied into a namespace of a new user namespace are locked
     // and could not be detached there: clean a private copy first, as root.
@@ -250,9 +261,12 @@ Result<InitProcess> spawn_init(const InitSpec& spec) {
   }
 
   bool fresh_user = spec.fresh & CLONE_NEWUSER;
-  if (spec.owner_uid != 0 && !fresh_user) return fail(EINVAL);
+  // An owner's init is in a user namespace of the owner's: a fresh one, or
+  // one it joins as the owner; never in the daemon's.
+  if (spec.owner_uid != 0 && !fresh_user && !joins_user) return fail(EINVAL);
   plan.owner_uid = spec.owner_uid;
   plan.owner_gid = spec.owner_gid;
+  plan.user_join_as_owner = spec.owner_uid != 0 && !fresh_user;
   // A new pid namespace is made a child of the creator's *active* one
   // (setns only changes the one for children), so a nested container's init
   // is made by an intermediate born in the parent container.

@@ -83,6 +83,14 @@ Result<NsId> ns_id_of_fd(int fd) {
   return NsId{st.st_dev, st.st_ino};
 }
 
+Result<uid_t> user_ns_owner(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno();
+  uid_t owner = 0;
+  if (::ioctl(fd.get(), NS_GET_OWNER_UID, &owner) != 0) return fail(errno == ENOTTY ? EINVAL : errno);
+  return owner;
+}
+
 Result<int> ns_type_of_fd(int fd) {
   int type = ::ioctl(fd, NS_GET_NSTYPE);
   if (type < 0) return fail(errno == ENOTTY ? EINVAL : errno);

@@ -21,6 +21,16 @@ namespace containerfs::model {
 
 namespace {
 
+// A cgroup file read while rmdir removes its container's cgroups fails with
+// ENODEV: the container is gone, as for any container that is no more.
+int gone_as_enoent(int err) { return err == ENODEV ? ENOENT : err; }
+
+template <typename T>
+Result<T> gone_as_enoent(Result<T> read) {
+  if (!read) return fail(gone_as_enoent(read.error()));
+  return read;
+}
+
 std::vector<pid_t> all_processes() {
   std::vector<pid_t> pids;
   auto names = list_directory(AT_FDCWD, "/proc");
@@ -56,8 +66,8 @@ Result<std::vector<pid_t>> Containers::members(ContainerId id) const {
     if (!c) return fail(ENOENT);
     members = open_cgroup_locked(*c, state::kMembersLeaf);
   }
-  if (!members) return fail(members.error());
-  return members->procs();
+  if (!members) return fail(gone_as_enoent(members.error()));
+  return gone_as_enoent(members->procs());
 }
 
 Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::string& file) const {
@@ -68,8 +78,8 @@ Result<std::string> Containers::read_cgroup_file(ContainerId id, const std::stri
     if (!c) return fail(ENOENT);
     cgroup = open_cgroup_locked(*c);
   }
-  if (!cgroup) return fail(cgroup.error());
-  return cgroup->read(file);
+  if (!cgroup) return fail(gone_as_enoent(cgroup.error()));
+  return gone_as_enoent(cgroup->read(file));
 }
 
 Status Containers::write_cgroup_file(ContainerId id, const std::string& file, std::string_view text,
@@ -129,8 +139,8 @@ Result<std::string> Containers::events(ContainerId id) const {
     if (!c) return fail(ENOENT);
     path = c->cgroup_path;
   }
-  auto own = read_file_at(root().fd(), path + "/cgroup.events");
-  auto members = read_file_at(root().fd(), fmt::format("{}/{}/cgroup.events", path, state::kMembersLeaf));
+  auto own = gone_as_enoent(read_file_at(root().fd(), path + "/cgroup.events"));
+  auto members = gone_as_enoent(read_file_at(root().fd(), fmt::format("{}/{}/cgroup.events", path, state::kMembersLeaf)));
   if (!own) return fail(own.error());
   if (!members) return fail(members.error());
   bool populated = members->find("populated 1") != std::string::npos;
@@ -166,18 +176,25 @@ Status Containers::kill_members(ContainerId id, Caller caller) const {
 
 Status Containers::set_frozen(ContainerId id, bool frozen) const {
   Result<kernel::Cgroup> cgroup = fail(ENOENT);
+  std::vector<FreezeLink> above;
   {
     SharedLock lock(tree_);
     auto* c = find_locked(id);
     if (!c || id == kHostId) return fail(ENOENT);
     cgroup = open_cgroup_locked(*c);
+    above = freeze_chain_locked(*find_locked(c->parent));
   }
-  if (!cgroup) return fail(cgroup.error());
+  if (!cgroup) return fail(gone_as_enoent(cgroup.error()));
   {
     // Not while a process is being started inside (bounded): it would
     // stop before its exec.
     Lock gate(freeze_gate_);
-    if (auto ok = cgroup->write("cgroup.freeze", frozen ? "1" : "0"); !ok) return ok;
+    if (auto ok = cgroup->write("cgroup.freeze", frozen ? "1" : "0"); !ok) return fail(gone_as_enoent(ok.error()));
+  }
+  // Below a frozen container, a thawed one stays frozen until that one is
+  // thawed (the kernel's rule): its request is taken, nothing to wait for.
+  if (!frozen) {
+    if (auto held = first_frozen(above); held && *held) return {};
   }
   return cgroup->wait_frozen(frozen, config_.teardown_timeout);
 }

@@ -100,7 +100,11 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
     spec.init_path = config_.init_path;
     spec.fresh = config_.fresh_namespaces;
     if (!caller.is_root()) {
-      spec.fresh |= CLONE_NEWUSER;
+      // Below a container whose user namespace the caller owns (one it
+      // made), the new one stays in that user namespace, as the caller's
+      // processes there could make it themselves; elsewhere it gets one of
+      // its own, owned by the caller, which maps the caller to 0.
+      if (!in_user_ns_of_locked(*parent, caller.uid)) spec.fresh |= CLONE_NEWUSER;
       spec.owner_uid = caller.uid;
       spec.owner_gid = caller.gid;
     }
@@ -163,7 +167,7 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
   c->init_start = *start;
   for (auto kind : kernel::kAllNsKinds)
     if (spec.fresh & kernel::ns_clone_flag(kind)) c->ns[kind].origin = NsOrigin::own;
-  if (!caller.is_root()) {
+  if ((spec.fresh & CLONE_NEWUSER) && !caller.is_root()) {
     // The owner is root inside: its processes entering keep their uid.
     if (auto ok = write_owner_maps(c->init_pid, caller.uid, caller.gid); !ok)
       return fail(log::refuse(ok.error(), "mkdir {}: the owner's id maps", name));

@@ -19,13 +19,21 @@ std::vector<Containers::FreezeLink> Containers::freeze_chain_locked(const Contai
   }
 }
 
-Status Containers::refuse_if_frozen(const std::vector<FreezeLink>& chain, std::string_view what) const {
-  for (const auto& [path, label] : chain) {
-    auto text = read_file_at(root().fd(), path.empty() ? std::string("cgroup.freeze") : path + "/cgroup.freeze");
-    if (!text) return fail(log::refuse(text.error(), "{}: cgroup.freeze of {} unreadable", what, label));
-    if (text->starts_with("1"))
-      return fail(log::refuse(EBUSY, "{}: {} is frozen (echo 0 > freeze to thaw it)", what, label));
+Result<const Containers::FreezeLink*> Containers::first_frozen(const std::vector<FreezeLink>& chain) const {
+  for (const auto& link : chain) {
+    auto text = read_file_at(root().fd(), link.cgroup_path.empty() ? std::string("cgroup.freeze")
+                                                                   : link.cgroup_path + "/cgroup.freeze");
+    if (!text) return fail(text.error());
+    if (text->starts_with("1")) return &link;
   }
+  return nullptr;
+}
+
+Status Containers::refuse_if_frozen(const std::vector<FreezeLink>& chain, std::string_view what) const {
+  auto frozen = first_frozen(chain);
+  if (!frozen) return fail(log::refuse(frozen.error(), "{}: a cgroup.freeze is unreadable", what));
+  if (*frozen)
+    return fail(log::refuse(EBUSY, "{}: {} is frozen (echo 0 > freeze to thaw it)", what, (*frozen)->label));
   return {};
 }
 

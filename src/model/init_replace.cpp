@@ -75,10 +75,17 @@ Status Containers::replace_init(Container& c, const NsSlots& next, const UniqueF
     else spec.join.emplace_back(kind, path);
   }
   spec.time_offsets = offsets;
-  if ((spec.fresh & CLONE_NEWUSER) && c.owner_uid != 0) {
-    // A fresh user namespace of a delegated container is its owner's.
-    spec.owner_uid = c.owner_uid;
-    spec.owner_gid = c.owner_gid;
+  if (c.owner_uid != 0) {
+    // The init of a delegated container runs as its owner where the owner
+    // may: in a fresh user namespace (which the owner then owns), or in one
+    // the owner owns already (joined as the owner).
+    bool owners = spec.fresh & CLONE_NEWUSER;
+    for (const auto& [kind, path] : spec.join)
+      if (kind == NsKind::user) owners = owners || kernel::user_ns_owner(path) == c.owner_uid;
+    if (owners) {
+      spec.owner_uid = c.owner_uid;
+      spec.owner_gid = c.owner_gid;
+    }
   }
   spec.title = path_locked(c);
   UniqueFd root_dir;  // a root file system, opened (held until the spawn)

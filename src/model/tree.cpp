@@ -1,6 +1,8 @@
 // The tree itself: finding containers by id, by path and by cgroup, and the
 // indexes that keep every lookup independent of the tree's size (init pid
 // -> container, who shares whose namespace).
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "containerfs/model/containers.hpp"
@@ -64,6 +66,16 @@ std::string Containers::effective_ns_path_locked(const Container& c, kernel::NsK
   // A container's init is always in exactly the container's namespaces
   // (own, shared, adopted, inherited): see replace_init.
   return kernel::ns_proc_path(c.init_pid, kind);
+}
+
+bool Containers::in_user_ns_of_locked(const Container& c, uid_t uid) const {
+  if (c.id == kHostId) return false;
+  auto path = effective_ns_path_locked(c, kernel::NsKind::user);
+  auto theirs = kernel::ns_id_of_path(path);
+  auto mine = kernel::ns_id_of_path(kernel::ns_proc_path(::getpid(), kernel::NsKind::user));
+  if (!theirs || !mine || *theirs == *mine) return false;
+  auto owner = kernel::user_ns_owner(path);
+  return owner && *owner == uid;
 }
 
 std::string Containers::cgroup_dir(const std::string& cgroup_path, std::string_view file) const {

@@ -92,7 +92,7 @@ def delegated(cfs_factory):
     """A containerfs mounted with allow_other, with the container `users`
     delegated to the plain user (helpers.USER_ID)."""
     c = cfs_factory(["allow_other"])
-    helpers.let_everyone_through(c.mnt)  # temp dirs are 0700
+    helpers.open_up_to(c.mnt)  # temp dirs are 0700
     c.start()
     c.mkdir("users")
     helpers.run(["chown", "-R", f"{helpers.USER_ID}:{helpers.USER_ID}", c.path("users")])
@@ -104,6 +104,19 @@ def busybox_root(tmp_path):
     """A root file system of busybox-static (helpers.make_busybox_root),
     removed with the test's temp directory."""
     return helpers.make_busybox_root(tmp_path / "root")
+
+
+@pytest.fixture
+def user():
+    """A real user account, (name, uid, gid), removed afterwards with
+    whatever still runs as it."""
+    name, uid, gid = helpers.add_user()
+    try:
+        yield name, uid, gid
+    finally:
+        problems = helpers.remove_user(name, uid)
+        if problems:
+            pytest.fail("teardown problems:\n" + "\n".join(problems))
 
 
 @pytest.fixture

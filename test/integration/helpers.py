@@ -417,6 +417,22 @@ def kill_pid(pid, sig=signal.SIGKILL):
         pass
 
 
+def stopped_or_traced(pids):
+    """Problems, one line each, of the live processes among pids that are
+    stopped (State T or t) or traced (TracerPid not 0): what an injection
+    cut short must never leave. A frozen process is asleep (S), not T."""
+    out = []
+    for pid in pids:
+        st = proc_status(pid)
+        if st is None or st["State"][0] in "ZX":
+            continue
+        if st["State"][0] in "Tt":
+            out.append(f"{pid} ({cmdline(pid)}) left stopped: {st['State']}")
+        if st["TracerPid"] != "0":
+            out.append(f"{pid} ({cmdline(pid)}) left traced by {st['TracerPid']}")
+    return out
+
+
 class Procs:
     """Registry of the processes a test starts and of what else it must undo
     (on_cleanup); kill_all() runs the clean-ups, kills the processes by pid
@@ -569,6 +585,75 @@ class Shell:
                 self.buf += chunk
         out, _, self.buf = self.buf.partition(marker.encode() + b"\n")
         return out.decode(errors="replace").strip()
+
+
+# ---------------------------------------------------------------- users
+
+def open_up_to(path):
+    """Lets every user reach `path` (search permission on each directory
+    above it): temp dirs are 0700."""
+    d = os.path.dirname(str(path))
+    while d not in ("/", ""):
+        mode = os.stat(d).st_mode
+        if not mode & 0o001:
+            os.chmod(d, (mode & 0o7777) | 0o711)
+        d = os.path.dirname(d)
+
+
+def free_user_id():
+    """A uid that is also free as a gid, from a range kept for tests."""
+    taken = {int(line.split(":")[2]) for line in open("/etc/passwd")}
+    taken |= {int(line.split(":")[2]) for line in open("/etc/group")}
+    for uid in range(23000, 24000):
+        if uid not in taken:
+            return uid
+    raise AssertionError("no free uid in 23000-23999")
+
+
+def add_user(prefix="cfs"):
+    """A real user account with a group of its own (useradd, no home):
+    (name, uid, gid). Remove it with remove_user."""
+    name = f"{prefix}{secrets.token_hex(4)}"
+    uid = free_user_id()
+    run(["useradd", "--no-create-home", "--uid", str(uid), "--user-group", "--shell", "/bin/sh",
+         name])
+    try:
+        gid = int(run(["id", "-g", name]).stdout)
+    except Exception:
+        remove_user(name, uid)
+        raise
+    return name, uid, gid
+
+
+def remove_user(name, uid):
+    """Kills by pid every process that runs as uid (anything left would
+    keep userdel from working), then userdel and groupdel; returns the
+    problems."""
+    def running():
+        return [pid for pid in all_pids()
+                if (st := proc_status(pid)) and st.get("Uid", "").split()[:1] == [str(uid)]
+                and st["State"][0] not in "ZX"]
+
+    for pid in running():
+        kill_pid(pid)
+    problems = []
+    try:
+        wait_until(lambda: not running(), STOP_TIMEOUT, what=f"the processes of {name} to die")
+    except AssertionError as e:
+        problems.append(str(e))
+    reap_zombie_children()
+    for cmd in (["userdel", name], ["groupdel", name]):
+        r = run(cmd, check=False)
+        # groupdel: userdel removed the user's own group already (6).
+        if r.returncode not in (0, 6):
+            problems.append(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+    return problems
+
+
+def user_prefix(uid, gid):
+    """setpriv arguments that run a command as uid/gid with that user's
+    groups."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups"]
 
 
 # ---------------------------------------------------------------- namespaces
@@ -842,6 +927,27 @@ def move_to_cgroup(pid, cgdir):
         f.write(str(pid))
 
 
+def remove_cgroup_tree(cgroup):
+    """cgroup.kill of cgroup, a bounded wait until it is empty, then its
+    directories removed bottom-up (a test's or a run's own cgroup)."""
+    if not os.path.isdir(cgroup):
+        return
+    try:
+        with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    wait_until(lambda: not cgroup_populated(cgroup), CGROUP_TIMEOUT,
+               what=f"{cgroup} to become empty")
+    reap_zombie_children()
+    for d in list(reversed(cgroup_dirs(cgroup))) + ["."]:
+        path = os.path.normpath(os.path.join(cgroup, d))
+        try:
+            retry_while_busy(lambda: os.rmdir(path), CGROUP_TIMEOUT)
+        except FileNotFoundError:
+            pass
+
+
 def read_record(cgdir):
     """The lines of a container's record, the xattr trusted.containerfs of
     its cgroup directory (first line "containerfs-record 1")."""
@@ -849,17 +955,6 @@ def read_record(cgdir):
 
 
 # ---------------------------------------------------------------- the mount
-
-def let_everyone_through(path):
-    """Makes every directory above path searchable by all (temp dirs are
-    0700), so that a plain user can reach it."""
-    d = os.path.dirname(str(path))
-    while d not in ("/", ""):
-        mode = os.stat(d).st_mode
-        if not mode & 0o001:
-            os.chmod(d, (mode & 0o7777) | 0o711)
-        d = os.path.dirname(d)
-
 
 def mounted_fuse(mnt):
     """The /proc/self/mounts fields of the fuse.containerfs mount at mnt, or
@@ -972,6 +1067,126 @@ def wait_console(cfs, container, text, timeout=5.0):
 def run_in(cfs, container, line):
     """`echo LINE > CONTAINER/run` (one write(2)); 0 or the errno."""
     return write_errno(cfs.path(container, "run"), line + "\n")
+
+
+# ---------------------------------------------------------------- the tree after a crash
+
+def init_processes_below(cgroup_rel):
+    """containerfs-init processes whose cgroup is cgroup_rel or below it."""
+    out = []
+    for pid in all_pids():
+        if cmdline(pid).partition(" ")[0] != "containerfs-init":  # "containerfs-init web/db"
+            continue
+        try:
+            cg = cgroup_of(pid)
+        except (AssertionError, OSError):
+            continue
+        if cg == cgroup_rel or cg.startswith(cgroup_rel + "/"):
+            out.append(pid)
+    return out
+
+
+def orphaned_inits():
+    """containerfs-init processes whose parent is us (orphans come to the
+    subreaper) -- a container's init is the daemon's child, or ours after
+    the daemon that made it died."""
+    return [p for p in live_children(os.getpid())
+            if cmdline(p).partition(" ")[0] == "containerfs-init"]
+
+
+def tree_problems(mnt, cgroup, allowed_members=()):
+    """What is wrong between the tree a daemon shows at mnt and the cgroups
+    below its cgroup directory (an empty list if nothing):
+
+    - every container listed has a live init in its cgroup's init leaf, and
+      its cgroup directory carries a valid record naming that init;
+    - every container cgroup (c<N>) belongs to a listed container;
+    - no containerfs-init below the cgroup, or orphaned to us, that is no
+      listed container's init;
+    - no process below the cgroup but the inits and allowed_members.
+
+    Read while nothing changes the tree."""
+    problems = []
+    cg_root_rel = cgroup_rel(cgroup)
+    inits = {}
+    own_cgroups = set()
+    for c in container_paths(mnt):
+        try:
+            init = int(read_text(os.path.join(mnt, c, "init")))
+        except OSError as e:
+            problems.append(f"{c}: init unreadable: {e}")
+            continue
+        inits[c] = init
+        if not alive(init):
+            problems.append(f"{c}: init {init} is not alive")
+            continue
+        try:
+            cg_rel = cgroup_of(init)
+        except (AssertionError, OSError) as e:
+            problems.append(f"{c}: cgroup of init {init} unreadable: {e}")
+            continue
+        if os.path.basename(cg_rel) != "init" or not cg_rel.startswith(cg_root_rel + "/"):
+            problems.append(f"{c}: init {init} in cgroup {cg_rel}")
+            continue
+        cgdir = cgroup_path(os.path.dirname(cg_rel))
+        own_cgroups.add(os.path.relpath(cgdir, cgroup))
+        try:
+            lines = read_record(cgdir)
+        except OSError as e:
+            problems.append(f"{c}: no record on {cgdir}: {e}")
+            continue
+        if lines[:1] != ["containerfs-record 1"]:
+            problems.append(f"{c}: bad record {lines!r}")
+        if not any(ln.startswith(f"init {init} ") for ln in lines):
+            problems.append(f"{c}: record does not name init {init}: {lines!r}")
+    extra = set(container_cgroups(cgroup)) - own_cgroups
+    if extra:
+        problems.append(f"container cgroups no listed container explains: {sorted(extra)}")
+    init_set = set(inits.values())
+    stray = [p for p in init_processes_below(cg_root_rel) if p not in init_set]
+    if stray:
+        problems.append(f"containerfs-init processes below the cgroup that are no listed "
+                        f"container's init: {stray}")
+    orphans = [p for p in orphaned_inits() if p not in init_set]
+    if orphans:
+        problems.append(f"orphaned containerfs-init processes: {orphans}")
+    others = [p for p in all_cgroup_procs(cgroup) if p not in init_set and p not in allowed_members]
+    if others:
+        problems.append(f"processes below the cgroup that are neither inits nor members: "
+                        f"{[(p, cmdline(p)) for p in others]}")
+    return problems
+
+
+def settle_and_reap(cgroup, timeout=2.0, reap=reap_zombie_children):
+    """Reaps zombie children (orphans come to us) until no process below
+    cgroup is dying, bounded: what an init system does for the orphans of
+    a dead daemon (inits an interrupted rmdir killed) before starting it
+    again. reap: what reaps them (all zombie children by default)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap()
+        dying = [p for p in all_cgroup_procs(cgroup)
+                 if (proc_status(p) or {}).get("State", "Z")[0] in "ZX"]
+        if not dying or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def injector_left_behind(daemon_pid, timeout=5.0, reap=reap_zombie_children):
+    """The injector process of a daemon killed with SIGKILL comes to us (the
+    subreaper): it must finish its moves and exit by itself, bounded.
+    Returns the problems."""
+    def orphans():
+        reap()
+        return injector_processes(os.getpid())
+
+    deadline = time.monotonic() + timeout
+    while orphans():
+        if time.monotonic() > deadline:
+            return [f"the injector process of daemon {daemon_pid} is still alive after "
+                    f"{timeout} s: {orphans()}"]
+        time.sleep(0.01)
+    return []
 
 
 # ---------------------------------------------------------------- the daemon
@@ -1225,19 +1440,4 @@ class Containerfs:
         return errors
 
     def remove_cgroups(self):
-        if not os.path.isdir(self.cgroup):
-            return
-        try:
-            with open(os.path.join(self.cgroup, "cgroup.kill"), "w") as f:
-                f.write("1")
-        except OSError:
-            pass
-        wait_until(lambda: not cgroup_populated(self.cgroup), CGROUP_TIMEOUT,
-                   what=f"{self.cgroup} to become empty")
-        reap_zombie_children()
-        for d in list(reversed(cgroup_dirs(self.cgroup))) + ["."]:
-            path = os.path.normpath(os.path.join(self.cgroup, d))
-            try:
-                retry_while_busy(lambda: os.rmdir(path), CGROUP_TIMEOUT)
-            except FileNotFoundError:
-                pass
+        remove_cgroup_tree(self.cgroup)

@@ -2,8 +2,9 @@
 in the middle of any of them leaves a tree that a new daemon shows whole.
 
 For each kind of operation (mkdir, nested mkdir, rmdir, mv, ln -s, rm and
-touch of a namespace file, echo PID > tasks into a container and back home)
-a test loops: set up the operation's precondition, start the operation in a
+touch of a namespace file, echo PID > tasks into a container and back home,
+freeze, thaw, and one refused because the container is frozen) a test
+loops: set up the operation's precondition, start the operation in a
 thread, SIGKILL the daemon after a random delay (0 to a little more than
 the operation takes, at least 0-3 ms), start a new daemon on the same
 cgroup/state/mount point, and check that the tree is consistent:
@@ -22,10 +23,13 @@ cgroup/state/mount point, and check that the tree is consistent:
   wholly in the container or wholly at home: cgroup and every namespace --
   also when it is the writer of its own pid (`echo 0 > tasks`);
 - the dead daemon's injector process finishes and exits by itself, and is
-  the only one left of it.
+  the only one left of it;
+- a container is wholly frozen or wholly thawed: its freeze file and events
+  agree with the kernel's cgroup.freeze and frozen, and its member beats
+  exactly when it is thawed.
 
 Every test keeps under the fixture's 120 s watchdog; CRASH_ITERATIONS
-(default 40 per kind, 10 kinds: 400 faults in all) changes the count. Each
+(default 40 per kind, 13 kinds: 520 faults in all) changes the count. Each
 test prints its numbers (pytest -s shows them) and records the faults its
 kind survived (the faults_survived fixture); conftest.py's terminal summary
 prints their total.
@@ -126,80 +130,9 @@ class Victim:
 
 # ---------------------------------------------------------------- checks
 
-def init_processes_below(cgroup_rel):
-    out = []
-    for pid in helpers.all_pids():
-        if helpers.cmdline(pid).partition(" ")[0] != "containerfs-init":  # "containerfs-init web/db"
-            continue
-        try:
-            cg = helpers.cgroup_of(pid)
-        except (AssertionError, OSError):
-            continue
-        if cg == cgroup_rel or cg.startswith(cgroup_rel + "/"):
-            out.append(pid)
-    return out
-
-
-def orphaned_inits():
-    """containerfs-init processes whose parent is us (orphans come to the
-    subreaper) -- a container's init is the daemon's child, or ours after
-    the daemon that made it died."""
-    return [p for p in helpers.live_children(os.getpid())
-            if helpers.cmdline(p).partition(" ")[0] == "containerfs-init"]
-
-
 def check_consistent(cfs, allowed_members=()):
     """Problems found in the restarted tree (an empty list if none)."""
-    problems = []
-    test_rel = helpers.cgroup_rel(cfs.cgroup)
-    names = helpers.container_paths(cfs.mnt)
-    inits = {}
-    own_cgroups = set()
-    for c in names:
-        try:
-            init = cfs.init_pid(c)
-        except OSError as e:
-            problems.append(f"{c}: init unreadable: {e}")
-            continue
-        inits[c] = init
-        if not helpers.alive(init):
-            problems.append(f"{c}: init {init} is not alive")
-            continue
-        cg_rel = helpers.cgroup_of(init)
-        if os.path.basename(cg_rel) != "init" or not cg_rel.startswith(test_rel + "/"):
-            problems.append(f"{c}: init {init} in cgroup {cg_rel}")
-            continue
-        cgdir = helpers.cgroup_path(os.path.dirname(cg_rel))
-        own_cgroups.add(os.path.relpath(cgdir, cfs.cgroup))
-        try:
-            lines = helpers.read_record(cgdir)
-        except OSError as e:
-            problems.append(f"{c}: no record on {cgdir}: {e}")
-            continue
-        if lines[:1] != ["containerfs-record 1"]:
-            problems.append(f"{c}: bad record {lines!r}")
-        if not any(ln.startswith(f"init {init} ") for ln in lines):
-            problems.append(f"{c}: record does not name init {init}: {lines!r}")
-    # Every container cgroup belongs to a listed container.
-    extra = set(helpers.container_cgroups(cfs.cgroup)) - own_cgroups
-    if extra:
-        problems.append(f"container cgroups no listed container explains: {sorted(extra)}")
-    # No orphan init, no stray process.
-    init_set = set(inits.values())
-    stray_inits = [p for p in init_processes_below(test_rel) if p not in init_set]
-    if stray_inits:
-        problems.append(f"containerfs-init processes below the cgroup that are no listed "
-                        f"container's init: {stray_inits}")
-    orphans = [p for p in orphaned_inits() if p not in init_set]
-    if orphans:
-        problems.append(f"orphaned containerfs-init processes: "
-                        f"{[(p, helpers.cgroup_of(p)) for p in orphans]}")
-    others = [p for p in helpers.all_cgroup_procs(cfs.cgroup)
-              if p not in init_set and p not in allowed_members]
-    if others:
-        problems.append(f"processes below the cgroup that are neither inits nor members: "
-                        f"{[(p, helpers.cmdline(p), helpers.cgroup_of(p)) for p in others]}")
-    return problems
+    return helpers.tree_problems(cfs.mnt, cfs.cgroup, allowed_members)
 
 
 # ---------------------------------------------------------------- fault injection
@@ -268,9 +201,9 @@ class Injector:
         # test_zombie_init_at_start_up_is_not_a_container.)
         dead = self.cfs.daemon
         dead.wait_exit()
-        settle_and_reap(self.cfs)
+        helpers.settle_and_reap(self.cfs.cgroup)
         self.cfs.restart()
-        self.check("injector process", helper_left_behind(dead.pid))
+        self.check("injector process", helpers.injector_left_behind(dead.pid))
         self.faults += 1
         self._mark = self._count()
         err = result.get("err", -1)
@@ -299,35 +232,6 @@ class Injector:
               f"every check, op outcomes {self.outcomes}, "
               f"kill delay 0-{self.typical * 1.2 * 1000:.1f} ms, {len(self.problems)} problems")
         assert not self.problems, "\n".join(self.problems[:30])
-
-
-def helper_left_behind(daemon_pid, timeout=5.0):
-    """The injector process of a daemon killed with SIGKILL comes to us (the
-    subreaper): it must finish its moves and exit by itself, bounded."""
-    def orphans():
-        helpers.reap_zombie_children()
-        return helpers.injector_processes(os.getpid())
-
-    deadline = time.monotonic() + timeout
-    while orphans():
-        if time.monotonic() > deadline:
-            return [f"the injector process of daemon {daemon_pid} is still alive after "
-                    f"{timeout} s: {orphans()}"]
-        time.sleep(0.01)
-    return []
-
-
-def settle_and_reap(cfs, timeout=2.0):
-    """Reaps zombie children (orphans come to us) until no process below
-    the test cgroup is dying, bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        helpers.reap_zombie_children()
-        dying = [p for p in helpers.all_cgroup_procs(cfs.cgroup)
-                 if (helpers.proc_status(p) or {}).get("State", "Z")[0] in "ZX"]
-        if not dying or time.monotonic() > deadline:
-            return
-        time.sleep(0.01)
 
 
 def abort_connection(mnt):
@@ -564,6 +468,112 @@ def test_crash_during_tasks_write(cfs, procs, faults_survived, direction):
                 helpers.kill_pid(v.pid, signal.SIGKILL)
             v = Victim(cfs, procs)
             victims.append(v)
+    inj.report()
+
+
+# ---------------------------------------------------------------- freeze
+
+def freeze_state(cfs, name, timeout=5.0):
+    """{freeze file, events' frozen, the kernel's cgroup.freeze and frozen}
+    of a container, once the kernel's frozen agrees with cgroup.freeze
+    (bounded: the state as it is then)."""
+    cg = cfs.cgroup_dir_of(name)
+
+    def read():
+        return {"file": helpers.read_text(cfs.path(name, "freeze")).strip(),
+                "events": helpers.read_keyed(cfs.path(name, "events"))["frozen"],
+                "cgroup.freeze": helpers.read_text(os.path.join(cg, "cgroup.freeze")).strip(),
+                "frozen": helpers.read_keyed(os.path.join(cg, "cgroup.events"))["frozen"]}
+
+    deadline = time.monotonic() + timeout
+    state = read()
+    while state["cgroup.freeze"] != state["frozen"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+        state = read()
+    return state
+
+
+def freeze_problems(cfs, name, v, want=None):
+    """The container is wholly frozen or wholly thawed (want: which one it
+    must be, None: either), and its member v runs exactly when thawed,
+    stopped by the freezer only (not T, not traced)."""
+    state = freeze_state(cfs, name)
+    problems = []
+    if len(set(state.values())) != 1:
+        problems.append(f"{name} half frozen: {state}")
+    if want is not None and state["cgroup.freeze"] != want:
+        problems.append(f"{name}: cgroup.freeze {state['cgroup.freeze']}, a completed write "
+                        f"asked for {want}")
+    problems += helpers.stopped_or_traced([v.pid])
+    beats = v.beats(0.5)
+    if state["frozen"] == "1" and beats:
+        problems.append(f"member {v.pid} runs in frozen {name}")
+    if state["frozen"] == "0" and not beats:
+        problems.append(f"member {v.pid} does not run in thawed {name}")
+    if v.pid not in cfs.task_pids(name):
+        problems.append(f"member {v.pid} is no longer in {name}/tasks")
+    return problems
+
+
+@pytest.mark.parametrize("kind", ["freeze", "thaw", "frozen-refused"])
+def test_crash_during_freeze(cfs, procs, faults_survived, kind):
+    """freeze, thaw: killed while it writes cgroup.freeze or waits for the
+    kernel, the container comes back wholly frozen or wholly thawed (as
+    asked, if the write completed). frozen-refused: killed while it refuses,
+    because the container is frozen, a child (mkdir), a move in, or a
+    member's move home: EBUSY or cut short, nothing changed, still frozen."""
+    inj = Injector(cfs, kind, faults_survived)
+    cfs.mkdir("f")
+    v = Victim(cfs, procs)
+    cfs.enter("f", v.pid)
+    outsider = procs.sleep()
+    freeze = cfs.path("f", "freeze")
+
+    def set_frozen(on):
+        write_once(freeze, "1\n" if on else "0\n")
+
+    def prepare():
+        """The precondition, with the daemon alive: thawed to freeze, frozen
+        otherwise."""
+        set_frozen(kind != "freeze")
+
+    refused = [
+        ("mkdir", lambda: os.mkdir(cfs.path("f", "child"))),
+        ("enter", lambda: write_once(cfs.path("f", "tasks"), f"{outsider.pid}\n")),
+        ("home", lambda: write_once(cfs.path("tasks"), f"{v.pid}\n")),
+    ]
+    ops = {"freeze": lambda: set_frozen(True), "thaw": lambda: set_frozen(False)}
+    try:
+        prepare()
+        inj.measure(ops.get(kind) or (lambda: helpers.errno_of(refused[0][1])))
+        for i in inj.rounds():
+            prepare()
+            if kind != "frozen-refused":
+                err = inj.inject(ops[kind])
+                inj.check("tree", check_consistent(cfs, allowed_members=[v.pid]))
+                want = None if err else ("1" if kind == "freeze" else "0")
+                inj.check(kind, freeze_problems(cfs, "f", v, want))
+                continue
+            what, op = refused[i % len(refused)]
+            before = (os.listdir(cfs.path("f")), helpers.container_cgroups(cfs.cgroup),
+                      cfs.init_pid("f"))
+            view = helpers.process_view(outsider.pid)
+            err = inj.inject(op)
+            if err not in (errno.EBUSY, errno.ENOTCONN, errno.ECONNABORTED):
+                inj.check(what, [f"refused while frozen: {helpers.errname(err)}, not EBUSY"])
+            inj.check("tree", check_consistent(cfs, allowed_members=[v.pid]))
+            after = (os.listdir(cfs.path("f")), helpers.container_cgroups(cfs.cgroup),
+                     cfs.init_pid("f"))
+            if after != before:
+                inj.check(what, [f"a refused {what} changed f: {helpers.diff(before, after)}"])
+            try:
+                helpers.assert_untouched(outsider.pid, view)
+            except AssertionError as e:
+                inj.check(what, [f"the process outside: {e}"])
+            inj.check(what, freeze_problems(cfs, "f", v, "1"))
+    finally:
+        if "f" in os.listdir(cfs.mnt):
+            set_frozen(False)  # teardown's kill is not slowed by the freezer
     inj.report()
 
 

@@ -21,7 +21,7 @@ def shared(cfs_factory):
     """A containerfs mounted with allow_other, with `web` delegated to the
     plain user (helpers.USER_ID)."""
     c = cfs_factory(["allow_other"])
-    helpers.let_everyone_through(c.mnt)  # temp dirs are 0700
+    helpers.open_up_to(c.mnt)  # temp dirs are 0700
     c.start()
     c.mkdir("web")
     run(["chown", "-R", f"{USER_ID}:{USER_ID}", c.path("web")])

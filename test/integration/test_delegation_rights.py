@@ -13,8 +13,6 @@ import os
 import pty
 import secrets
 import shutil
-import subprocess
-import time
 
 import pytest
 
@@ -23,50 +21,12 @@ from helpers import run, wait_until
 from helpers import assert_untouched, process_view
 
 
-def open_up_to(path):
-    """Lets every user reach `path`: the test's temp dirs are 0700."""
-    d = os.path.dirname(path)
-    while d not in ("/", ""):
-        mode = os.stat(d).st_mode
-        if not mode & 0o001:
-            os.chmod(d, (mode & 0o7777) | 0o711)
-        d = os.path.dirname(d)
-
-
-def free_id():
-    taken = {int(line.split(":")[2]) for line in open("/etc/passwd")}
-    taken |= {int(line.split(":")[2]) for line in open("/etc/group")}
-    for uid in range(23000, 24000):
-        if uid not in taken:
-            return uid
-    pytest.skip("no free uid")
-
-
-@pytest.fixture
-def user():
-    """A real user account (passwd works for it), removed afterwards."""
-    name = f"cfs{secrets.token_hex(4)}"
-    uid = free_id()
-    run(["useradd", "--no-create-home", "--uid", str(uid), "--user-group", "--shell", "/bin/sh", name])
-    try:
-        gid = int(run(["id", "-g", name]).stdout)
-        yield name, uid, gid
-    finally:
-        # Anything of the user's still running would keep userdel from working.
-        for pid in helpers.all_pids():
-            st = helpers.proc_status(pid)
-            if st and st.get("Uid", "").split()[:1] == [str(uid)]:
-                helpers.kill_pid(pid)
-        run(["userdel", name], check=False)
-        run(["groupdel", name], check=False)
-
-
 class Delegated:
     def __init__(self, cfs, uid, gid):
         self.cfs, self.uid, self.gid = cfs, uid, gid
 
     def prefix(self):
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups"]
+        return helpers.user_prefix(self.uid, self.gid)
 
     def sh(self, script, timeout=10):
         """Runs a shell script as the user; the CompletedProcess."""
@@ -94,7 +54,7 @@ def dele(cfs_factory, user):
     container `R` that stays root's."""
     _, uid, gid = user
     cfs = cfs_factory(["allow_other"])
-    open_up_to(cfs.mnt)
+    helpers.open_up_to(cfs.mnt)
     cfs.start()
     cfs.mkdir("D", "R")
     run(["chown", f"{uid}:{gid}", cfs.path("D")])
@@ -183,6 +143,41 @@ def test_a_process_root_put_into_the_users_namespaces_is_the_users_to_kill(dele,
     helpers.write_once(cfs.path("D", "u", "tasks"), f"{p.pid}\n")
     assert dele.write(cfs.path("D", "u", "kill"), "1\n") == 0
     wait_until(lambda: not helpers.alive(p.pid), 5, what="the member to die")
+
+
+def test_the_user_makes_containers_below_its_own_and_moves_its_process_between(dele):
+    """Below a container the user made, the user makes another: its init
+    is the user's, and it stays in the user namespace of the container
+    above (the user's), which owns its fresh namespaces. The user's process
+    moves down into it and up again (same user namespace), but not into a
+    sibling with a user namespace of its own (nobody leaves a user
+    namespace: EPERM, untouched)."""
+    cfs = dele.cfs
+    a, b, c = cfs.path("D", "a"), cfs.path("D", "a", "b"), cfs.path("D", "c")
+    assert dele.sh(f"mkdir {a} {c}").returncode == 0
+    r = dele.sh(f"mkdir {b}")
+    assert r.returncode == 0, r.stderr
+    init = cfs.init_pid("D/a/b")
+    assert helpers.proc_status(init)["Uid"].split()[:3] == [str(dele.uid)] * 3
+    a_user = helpers.stat_L_ino(os.path.join(a, "user"))
+    assert helpers.proc_ns_ino(init, "user") == a_user
+    assert not os.path.lexists(os.path.join(b, "user"))  # inherited from D/a
+    for ns in ("network", "uts", "ipc", "mount"):
+        assert helpers.stat_L_ino(os.path.join(b, ns)) != helpers.stat_L_ino(os.path.join(a, ns)), ns
+        assert helpers.ns_owner_ino(os.path.join(b, ns)) == a_user, ns
+    p = start_as(dele, ["/bin/sleep", "100"])
+    for there, name in ((a, "D/a"), (b, "D/a/b"), (a, "D/a")):
+        assert dele.write(os.path.join(there, "tasks"), f"{p.pid}\n") == 0, name
+        assert cfs.task_pids(name) == [p.pid], name
+        assert helpers.proc_ns_ino(p.pid, "network") == helpers.stat_L_ino(os.path.join(there, "network"))
+    assert cfs.task_pids("D/a/b") == []
+    before = process_view(p.pid)
+    assert errno_name(dele.write(os.path.join(c, "tasks"), f"{p.pid}\n")) == "EPERM"
+    assert_untouched(p.pid, before)
+    assert cfs.task_pids("D/c") == [] and cfs.task_pids("D/a") == [p.pid]
+    assert dele.sh(f"rmdir {b} {a} {c}").returncode == 0
+    p.wait(timeout=5)
+    assert not {"a", "c"} & set(os.listdir(cfs.path("D")))
 
 
 def test_the_users_own_process_still_moves(dele):
@@ -383,3 +378,18 @@ def test_limits_of_the_delegated_container_stay_roots(dele):
     if before is not None:
         assert open(cfs.path("D", name)).read() == before
     assert dele.write(cfs.path("D", "c", name), value) == 0
+
+
+def test_a_new_init_of_a_users_container_runs_as_the_user(dele):
+    """A namespace change replaces the init: the new one is the user's, as
+    the first was (the user can reach its /proc files)."""
+    cfs = dele.cfs
+    c = cfs.path("D", "c")
+    assert dele.sh(f"mkdir {c}").returncode == 0
+    first = cfs.init_pid("D/c")
+    assert helpers.proc_status(first)["Uid"].split()[0] == str(dele.uid)
+    assert dele.sh(f"rm {c}/uts").returncode == 0
+    new = cfs.init_pid("D/c")
+    assert new != first
+    assert helpers.proc_status(new)["Uid"].split()[0] == str(dele.uid)
+    assert dele.call("print(len(os.readlink(sys.argv[1])) and 0)", f"/proc/{new}/ns/net") == 0

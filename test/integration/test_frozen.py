@@ -120,6 +120,31 @@ def test_moving_into_or_out_of_a_frozen_container_is_ebusy(frozen, procs):
     assert (after["ns"], after["cgroup"]) == (inside["ns"], inside["cgroup"])
 
 
+def test_thawing_a_container_below_a_frozen_one_is_done_at_once(cfs, procs):
+    """Its own request is taken (its freeze file reads 0) and the write
+    returns at once; its member stays frozen, as cgroup.freeze has it,
+    until the container above is thawed."""
+    cfs.mkdir("p", "p/c")
+    member = procs.sleep()
+    cfs.enter("p/c", member.pid)
+    freeze(cfs, "p/c")
+    freeze(cfs, "p")
+    err, took = timed_errno(write_once, cfs.path("p", "c", "freeze"), "0\n")
+    assert (errno.errorcode.get(err, err), took < PROMPT) == (0, True)
+    assert open(cfs.path("p", "c", "freeze")).read() == "0\n"
+    assert open(cfs.path("p", "c", "events")).read() == "populated 1\nfrozen 1\n"
+    freeze(cfs, "p", False)
+    helpers.wait_until(lambda: open(cfs.path("p", "c", "events")).read().endswith("frozen 0\n"), 5,
+                       what="p/c to thaw with p")
+    # Freezing below a frozen container returns at once too.
+    freeze(cfs, "p")
+    err, took = timed_errno(write_once, cfs.path("p", "c", "freeze"), "1\n")
+    assert (errno.errorcode.get(err, err), took < PROMPT) == (0, True)
+    freeze(cfs, "p", False)
+    assert open(cfs.path("p", "c", "events")).read() == "populated 1\nfrozen 1\n"
+    freeze(cfs, "p/c", False)
+
+
 def test_other_requests_are_served_while_a_container_is_frozen(frozen):
     cfs = frozen
     cfs.mkdir("g")

@@ -18,6 +18,7 @@ rename target, and a short run of the stress script (test/stress/run).
 """
 import errno
 import os
+import re
 import subprocess
 import sys
 from collections import namedtuple
@@ -627,16 +628,24 @@ def test_proc_self_ns_of_a_writer_in_the_daemons_namespace(tree):
 
 # ---------------------------------------------------------------- stress (CI)
 
-def test_stress_script_short_run(tmp_path):
-    """test/stress/run for 10 s: 8 clients, no hang, nothing leaked."""
+@pytest.mark.parametrize("args", [["--seconds", "10"], ["--seconds", "20", "--kill-every", "7"]],
+                         ids=["steady", "daemon-killed"])
+def test_stress_script_short_run(tmp_path, args):
+    """test/stress/run briefly: 8 clients, one of them a delegated user, no
+    hang, nothing leaked; with the daemon killed every ~7 s, the clients
+    reconcile with the restarted daemon's tree and the run counts the
+    restarts."""
     if os.geteuid() != 0:
         pytest.skip("root only")
     script = REPO / "test" / "stress" / "run"
     env = dict(os.environ)
     env.setdefault("CONTAINERFS_BUILD", str(REPO / "build"))
     env["TMPDIR"] = str(tmp_path)
-    p = subprocess.run([sys.executable, str(script), "--seconds", "10"], capture_output=True,
-                       text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    p = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                       text=True, timeout=180, env=env, stdin=subprocess.DEVNULL)
     summary = [line for line in p.stdout.splitlines() if line.startswith("stress:")]
     assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
     assert summary and " 0 failures" in summary[-1], p.stdout[-4000:]
+    assert " as the user" in summary[-1], summary[-1]
+    restarts = int(re.search(r" (\d+) restarts", summary[-1]).group(1))
+    assert (restarts > 0) == ("--kill-every" in args), summary[-1]

@@ -2,6 +2,8 @@
 import errno
 import os
 import re
+import threading
+import time
 
 import helpers
 from helpers import DEFAULT_FRESH, errno_of, run, wait_until
@@ -193,3 +195,36 @@ done
             if m.split()[4].startswith((cfs.state, str(cfs.tmp), cfs.cgroup))]
     assert not ours, ours
     assert set(os.listdir(cfs.mnt)) == set(helpers.ALL_NS_FILES) | {"self", "tasks"}
+
+
+def test_a_read_racing_rmdir_finds_the_container_or_enoent(cfs, procs):
+    """Files of a container read while rmdir takes it down (its members
+    killed, its cgroups removed) give their content or ENOENT, as for any
+    container that is no more -- never the errno of a cgroup file that went
+    away under the read (ENODEV). Readers race mkdir/rmdir for 5 s."""
+    errors = {}
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            for f in ("tasks", "events", "freeze", "init", "cpu.stat"):
+                err = errno_of(helpers.read_text, cfs.path("r", f))
+                if err:
+                    errors[(f, helpers.errname(err))] = errors.get((f, helpers.errname(err)), 0) + 1
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            cfs.mkdir("r")
+            member = procs.sleep()
+            cfs.enter("r", member.pid)
+            os.rmdir(cfs.path("r"))
+            member.wait(timeout=5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert {e for _, e in errors} <= {"ENOENT"}, errors

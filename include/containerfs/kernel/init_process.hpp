@@ -33,9 +33,10 @@ struct InitSpec {
   // Written to timens_offsets of a fresh time namespace before the init's
   // exec enters it ("monotonic S N\nboottime S N"); empty: none.
   std::string time_offsets;
-  // Non-zero: the fresh namespaces (a fresh user namespace among them) are
-  // made with these credentials, so that the user namespace is owned by
-  // this uid (a delegated container). Requires CLONE_NEWUSER in `fresh`.
+  // Non-zero: the fresh namespaces are made with these credentials (a
+  // delegated container): in a fresh user namespace (CLONE_NEWUSER in
+  // `fresh`), which this uid then owns, or in a joined user namespace this
+  // uid owns, which is joined as the owner (the kernel's rule decides).
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
   // Mount points (containerfs mounts) detached inside a fresh mount

@@ -47,6 +47,9 @@ Result<NsId> ns_id_of_fd(int fd);
 // The CLONE_NEW* type of an open namespace fd (NS_GET_NSTYPE); EINVAL if the
 // fd is not a namespace.
 Result<int> ns_type_of_fd(int fd);
+// The uid that owns the user namespace at `path` (NS_GET_OWNER_UID), as the
+// daemon's user namespace sees it.
+Result<uid_t> user_ns_owner(const std::string& path);
 
 // This thread joins the namespace at `path` (setns is per thread) for the
 // lifetime of the object, and goes back to the one it had on destruction.

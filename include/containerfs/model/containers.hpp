@@ -316,6 +316,9 @@ class Containers {
   // A path that opens the namespace of that kind the container's members
   // get: its init's (a container's init is in exactly its namespaces).
   std::string effective_ns_path_locked(const Container& c, kernel::NsKind kind) const REQUIRES_SHARED(tree_);
+  // Whether c's processes are in a user namespace `uid` owns (never the
+  // daemon's own).
+  bool in_user_ns_of_locked(const Container& c, uid_t uid) const REQUIRES_SHARED(tree_);
   // Adds a container to the tree and its indexes / takes a subtree out.
   void insert_locked(std::unique_ptr<Container> c) REQUIRES(tree_);
   void erase_subtree_locked(ContainerId id) REQUIRES(tree_);
@@ -408,6 +411,8 @@ class Containers {
   // before it could exec, and whoever waits for it with it. Call with
   // freeze_gate_ held shared. `what` names the operation for the log.
   Status refuse_if_frozen(const std::vector<FreezeLink>& chain, std::string_view what) const;
+  // The first of them that is frozen, if any (errno if one is unreadable).
+  Result<const FreezeLink*> first_frozen(const std::vector<FreezeLink>& chain) const;
 
   // --- running a system (container_root.cpp, container_devices.cpp,
   // container_console.cpp)
