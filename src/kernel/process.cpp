@@ -1,6 +1,5 @@
 #include "containerfs/kernel/process.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <sched.h>
@@ -13,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/util/directory.hpp"
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/text.hpp"
@@ -81,19 +81,15 @@ Result<pid_t> tgid_of(pid_t tid) {
 }
 
 Result<bool> under_seccomp(pid_t pid) {
-  UniqueFd dir(::open(fmt::format("/proc/{}/task", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return fail(errno == ENOENT ? ESRCH : errno);
-  DIR* d = ::fdopendir(dir.get());
-  if (!d) return fail_errno();
-  dir.release();
-  std::vector<pid_t> tids;
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') tids.push_back(std::atoi(e->d_name));
-  ::closedir(d);
+  auto tasks = list_directory(AT_FDCWD, fmt::format("/proc/{}/task", pid));
+  if (!tasks) return fail(tasks.error() == ENOENT ? ESRCH : tasks.error());
   // (/proc/TID is there for every thread, if not listed.) A thread that
   // exited meanwhile, or a kernel without seccomp, has no such line.
-  for (pid_t tid : tids)
-    if (auto mode = status_field(tid, "Seccomp"); mode && !mode->empty() && *mode != "0") return true;
+  for (const auto& task : *tasks) {
+    auto tid = whole_number<pid_t>(task.name);
+    if (!tid) continue;
+    if (auto mode = status_field(*tid, "Seccomp"); mode && !mode->empty() && *mode != "0") return true;
+  }
   return false;
 }
 
@@ -135,20 +131,15 @@ Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer) {
     return pid;
   }
   // A viewer inside a pid namespace: find the process it calls `pid`.
-  DIR* dir = ::opendir("/proc");
-  if (!dir) return fail_errno();
-  Result<pid_t> found = fail(ESRCH);
-  while (auto* ent = ::readdir(dir)) {
-    auto candidate = whole_number<pid_t>(ent->d_name);
+  auto entries = list_directory(AT_FDCWD, "/proc");
+  if (!entries) return fail(entries.error());
+  for (const auto& entry : *entries) {
+    auto candidate = whole_number<pid_t>(entry.name);
     if (!candidate) continue;
     auto seen = pid_as_seen_by(*candidate, viewer);
-    if (seen && *seen && **seen == pid) {
-      found = *candidate;
-      break;
-    }
+    if (seen && *seen && **seen == pid) return *candidate;
   }
-  ::closedir(dir);
-  return found;
+  return fail(ESRCH);
 }
 
 

@@ -1,6 +1,5 @@
 #include "procfs.hpp"
 
-#include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/util/directory.hpp"
 #include "containerfs/util/text.hpp"
 
 namespace containerfs::kernel::inject_detail {
@@ -124,23 +124,11 @@ namespace {
 
 // The non-negative numbers naming the entries of a /proc directory.
 Result<std::vector<int>> list_numbers(int dirfd, const std::string& path) {
-  int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fail_proc();
-  DIR* dir = ::fdopendir(fd);
-  if (!dir) {
-    int e = errno;
-    ::close(fd);
-    return fail(e);
-  }
+  auto entries = list_directory(dirfd, path);
+  if (!entries) return fail(entries.error() == ENOENT ? ESRCH : entries.error());
   std::vector<int> numbers;
-  errno = 0;
-  while (dirent* d = ::readdir(dir)) {
-    int n = 0;
-    if (parse_int(std::string_view(d->d_name), n) && n >= 0) numbers.push_back(n);
-  }
-  int e = errno;
-  ::closedir(dir);
-  if (e != 0) return fail(e == ENOENT ? ESRCH : e);
+  for (const auto& entry : *entries)
+    if (auto n = whole_number<int>(entry.name); n && *n >= 0) numbers.push_back(*n);
   return numbers;
 }
 
