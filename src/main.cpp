@@ -136,7 +136,7 @@ void raise_fd_limit() {
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
   lim.rlim_cur = lim.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
-    log::warn("cannot raise the open-files limit: {}", std::strerror(errno));
+    log::warn("cannot raise the open-files limit: {}", log::errno_text(errno));
 }
 
 }  // namespace
@@ -221,7 +221,7 @@ int main(int argc, char* argv[]) {
   auto containers = std::make_unique<model::Containers>(std::move(config));
   containers->on_change([&fs](const model::TreeChange& change) { fuse::forget_change(fs, change); });
   if (auto loaded = containers->load(); !loaded)
-    log::error("rebuilding the tree failed: errno {}", loaded.error());
+    log::error("rebuilding the tree failed: {}", log::errno_text(loaded.error()));
   // Its children are reaped by the containers' reaper, as every child is.
   kernel::InjectorProcess injector({.syslog = !cmd.foreground});
   fs.injector = &injector;

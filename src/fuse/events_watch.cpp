@@ -1,34 +1,22 @@
 #include "containerfs/fuse/events_watch.hpp"
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 namespace containerfs::fuse {
 
-namespace {
-constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};
-}
-
 EventsWatcher::EventsWatcher()
     : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      files_([this](kernel::FileWatch::Key key) { changed(key); }) {
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeKey;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-  readable_thread_ = std::thread([this] { run_readable(); });
-}
+      readable_thread_(epoll_.get(), [this] { read_readable(); }),
+      files_([this](kernel::FileWatch::Key key) { changed(key); }) {}
 
 EventsWatcher::~EventsWatcher() {
-  uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  readable_thread_.join();
+  // The threads still run until the members go: leave them nothing to fire.
   Lock lock(mutex_);
   for (auto& [key, w] : watches_)
     for (auto& [fh, ph] : w.pollers)
       if (ph) fuse_pollhandle_destroy(ph);
+  watches_.clear();
 }
 
 EventsWatcher::Watch& EventsWatcher::slot_locked(std::uint64_t key, std::uint64_t fh, fuse_pollhandle* ph) {
@@ -110,26 +98,21 @@ void EventsWatcher::changed(std::uint64_t key) {
   }
 }
 
-void EventsWatcher::run_readable() {
+void EventsWatcher::read_readable() {
   epoll_event events[16];
-  for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 16, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return;
-    for (int i = 0; i < n; ++i) {
-      const auto key = events[i].data.u64;
-      if (key == kWakeKey) return;
-      {
-        // Drained: it fires again only for new output.
-        Lock lock(mutex_);
-        auto it = watches_.find(key);
-        if (it != watches_.end() && it->second.readable) {
-          uint64_t count;
-          (void)!::read(it->second.readable.get(), &count, sizeof count);
-        }
+  int n = ::epoll_wait(epoll_.get(), events, 16, 0);
+  for (int i = 0; i < n; ++i) {
+    const auto key = events[i].data.u64;
+    {
+      // Drained: it fires again only for new output.
+      Lock lock(mutex_);
+      auto it = watches_.find(key);
+      if (it != watches_.end() && it->second.readable) {
+        uint64_t count;
+        (void)!::read(it->second.readable.get(), &count, sizeof count);
       }
-      changed(key);
     }
+    changed(key);
   }
 }
 

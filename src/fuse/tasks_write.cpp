@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include <fmt/format.h>
 
@@ -20,25 +19,19 @@
 #include "containerfs/model/home_places.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::fuse {
 
 Result<std::vector<PidLine>> parse_pid_lines(std::string_view text) {
   std::vector<PidLine> pids;
-  std::size_t at = 0;
-  while (at < text.size()) {
-    const auto nl = text.find('\n', at);
-    const std::size_t end = nl == std::string_view::npos ? text.size() : nl + 1;
-    auto line = text.substr(at, end - at);
-    at = end;
-    while (!line.empty() && (line.back() == '\n' || line.back() == ' ' || line.back() == '\t' ||
-                             line.back() == '\r'))
-      line.remove_suffix(1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  for (auto raw : Lines(text)) {
+    // Where the line ends in the text, its '\n' included: a short write
+    // answers up to there.
+    const auto end = std::min(static_cast<std::size_t>(raw.data() - text.data()) + raw.size() + 1, text.size());
+    auto line = trimmed(raw);
     if (line.empty()) continue;
-    long long value = -1;
-    auto [stop, ec] = std::from_chars(line.data(), line.data() + line.size(), value);
-    if (ec != std::errc() || stop != line.data() + line.size()) return fail(EINVAL);
+    auto value = whole_number<long long>(line).value_or(-1);
     // pid_max is at most 2^22 (PID_MAX_LIMIT): pids are below it.
     if (value < 0 || value >= (1 << 22)) return fail(EINVAL);
     pids.push_back({static_cast<pid_t>(value), end});

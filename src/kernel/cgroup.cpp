@@ -14,6 +14,7 @@
 
 #include "containerfs/util/directory.hpp"
 #include "containerfs/util/file_io.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::kernel {
 
@@ -83,12 +84,11 @@ Result<std::vector<pid_t>> Cgroup::procs() const {
   auto text = read("cgroup.procs");
   if (!text) return fail(text.error());
   std::vector<pid_t> pids;
-  size_t pos = 0;
-  while (pos < text->size()) {
-    auto nl = text->find('\n', pos);
-    if (nl == std::string::npos) nl = text->size();
-    if (nl > pos) pids.push_back(static_cast<pid_t>(std::stol(text->substr(pos, nl - pos))));
-    pos = nl + 1;
+  for (auto line : Lines(*text)) {
+    if (line.empty()) continue;
+    auto pid = whole_number<pid_t>(line);
+    if (!pid) return fail(EIO);  // the kernel writes one pid a line
+    pids.push_back(*pid);
   }
   return pids;
 }
@@ -225,14 +225,8 @@ Result<std::string> Cgroup::get_record() const { return get_xattr(kRecordXattr);
 Status Cgroup::set_record(std::string_view record) const { return set_xattr(kRecordXattr, record); }
 
 Result<std::string> parse_proc_cgroup(std::string_view text) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    auto line = text.substr(pos, nl - pos);
+  for (auto line : Lines(text))
     if (line.starts_with("0::")) return std::string(line.substr(3));
-    pos = nl + 1;
-  }
   return fail(ENOENT);
 }
 

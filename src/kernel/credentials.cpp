@@ -34,7 +34,7 @@ ActingAs::~ActingAs() {
   if (!active_) return;
   // An effective uid of 0 again brings back the permitted capabilities.
   if (set_resuid(0, 0, 0) != 0 || set_resgid(0, 0, 0) != 0) {
-    log::error("cannot become root again after acting for a user: errno {}", errno);
+    log::error("cannot become root again after acting for a user: {}", log::errno_text(errno));
     std::abort();
   }
 }

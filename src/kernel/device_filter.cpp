@@ -222,7 +222,7 @@ Result<std::uint32_t> apply_device_filter(int cgroup_fd, const DeviceRules& rule
     // More than one of ours (left by an earlier failure): the new one took
     // the first one's place, the rest go.
     if (auto ok = detach_all(cgroup_fd, std::span(*ours).subspan(1)); !ok) {
-      log::error("device filter {} attached, but an older one stays attached: {}", *id, std::strerror(ok.error()));
+      log::error("device filter {} attached, but an older one stays attached: {}", *id, log::errno_text(ok.error()));
       return fail(ok.error());
     }
     return *id;

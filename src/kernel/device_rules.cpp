@@ -1,12 +1,13 @@
 #include "containerfs/kernel/device_rules.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <initializer_list>
 #include <span>
 #include <tuple>
 
 #include <fmt/format.h>
+
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::kernel {
 
@@ -23,26 +24,13 @@ struct DeviceLine {
 using MaybeNumber = Result<std::optional<std::uint32_t>>;
 using MaybeLine = Result<std::optional<DeviceLine>>;
 
-std::vector<std::string_view> words(std::string_view line) {
-  std::vector<std::string_view> out;
-  for (size_t pos = 0; pos < line.size();) {
-    pos = line.find_first_not_of(" \t", pos);
-    if (pos == std::string_view::npos) break;
-    auto end = std::min(line.find_first_of(" \t", pos), line.size());
-    out.push_back(line.substr(pos, end - pos));
-    pos = end;
-  }
-  return out;
-}
-
 // A decimal u32 (digits only) or `*` (nullopt); EINVAL otherwise.
 MaybeNumber device_number(std::string_view s) {
   if (s == "*") return MaybeNumber(std::in_place);
   if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return fail(EINVAL);
-  std::uint32_t value = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size()) return fail(EINVAL);
-  return MaybeNumber(std::in_place, value);
+  auto value = whole_number<std::uint32_t>(s);
+  if (!value) return fail(EINVAL);
+  return MaybeNumber(std::in_place, *value);
 }
 
 // `rwm` in any order, each letter at most once, at least one.
@@ -221,10 +209,7 @@ Result<DeviceRules> DeviceRules::parse(std::string_view listing) { return deny_a
 
 Result<DeviceRules> DeviceRules::apply(std::string_view lines) const {
   DeviceRules out = *this;
-  while (!lines.empty()) {
-    auto nl = lines.find('\n');
-    auto line = lines.substr(0, nl);
-    lines = nl == std::string_view::npos ? std::string_view{} : lines.substr(nl + 1);
+  for (auto line : Lines(lines)) {
     auto parsed = parse_line(line);
     if (!parsed) return fail(parsed.error());
     if (!*parsed) continue;

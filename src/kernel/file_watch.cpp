@@ -1,7 +1,5 @@
 #include "containerfs/kernel/file_watch.hpp"
 
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -9,17 +7,10 @@
 
 namespace containerfs::kernel {
 
-FileWatch::FileWatch(std::function<void(Key)> on_change) : on_change_(std::move(on_change)) {
-  inotify_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  thread_ = std::thread([this] { run(); });
-}
-
-FileWatch::~FileWatch() {
-  uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
-}
+FileWatch::FileWatch(std::function<void(Key)> on_change)
+    : on_change_(std::move(on_change)),
+      inotify_(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)),
+      thread_(inotify_.get(), [this] { read_changes(); }) {}
 
 Result<int> FileWatch::add(const std::string& path, Key key) {
   Lock lock(mutex_);
@@ -45,30 +36,25 @@ std::size_t FileWatch::size() const {
   return keys_.size();
 }
 
-void FileWatch::run() {
+void FileWatch::read_changes() {
   alignas(inotify_event) char buf[16 * 1024];
-  for (;;) {
-    pollfd fds[2] = {{inotify_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
-    if (fds[1].revents) return;
-    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
-    if (n <= 0) continue;
-    // Keys to tell, each once per batch, outside the lock.
-    std::vector<Key> changed;
-    {
-      Lock lock(mutex_);
-      for (char* p = buf; p < buf + n;) {
-        auto* ev = reinterpret_cast<inotify_event*>(p);
-        p += sizeof(inotify_event) + ev->len;
-        auto it = keys_.find(ev->wd);
-        if (it == keys_.end()) continue;
-        for (Key k : it->second)
-          if (std::find(changed.begin(), changed.end(), k) == changed.end()) changed.push_back(k);
-        if (ev->mask & IN_IGNORED) keys_.erase(it);  // the file is gone
-      }
+  ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
+  if (n <= 0) return;  // nothing yet (non-blocking)
+  // Keys to tell, each once per batch, outside the lock.
+  std::vector<Key> changed;
+  {
+    Lock lock(mutex_);
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      auto it = keys_.find(ev->wd);
+      if (it == keys_.end()) continue;
+      for (Key k : it->second)
+        if (std::find(changed.begin(), changed.end(), k) == changed.end()) changed.push_back(k);
+      if (ev->mask & IN_IGNORED) keys_.erase(it);  // the file is gone
     }
-    for (Key k : changed) on_change_(k);
   }
+  for (Key k : changed) on_change_(k);
 }
 
 }  // namespace containerfs::kernel

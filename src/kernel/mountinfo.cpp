@@ -1,6 +1,7 @@
 #include "containerfs/kernel/mountinfo.hpp"
 
 #include "containerfs/util/file_io.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::kernel {
 
@@ -21,29 +22,11 @@ std::string unescape_mount_field(std::string_view field) {
   return out;
 }
 
-namespace {
-
-std::vector<std::string_view> split_spaces(std::string_view line) {
-  std::vector<std::string_view> fields;
-  size_t pos = 0;
-  while (pos < line.size()) {
-    auto next = line.find(' ', pos);
-    if (next == std::string_view::npos) next = line.size();
-    if (next > pos) fields.push_back(line.substr(pos, next - pos));
-    pos = next + 1;
-  }
-  return fields;
-}
-
-}  // namespace
-
 std::vector<MountEntry> parse_mountinfo(std::string_view text) {
   std::vector<MountEntry> entries;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    auto line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    auto fields = split_spaces(line);
+  for (auto line : Lines(text)) {
+    // Fields never hold a blank: the kernel writes them as \040 and \011.
+    auto fields = words(line);
     // id parent major:minor root mount-point options [optional...] - type source super
     size_t sep = 0;
     for (size_t i = 6; i < fields.size(); ++i)

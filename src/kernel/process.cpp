@@ -1,6 +1,5 @@
 #include "containerfs/kernel/process.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <sched.h>
@@ -8,33 +7,36 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "containerfs/kernel/namespaces.hpp"
+#include "containerfs/util/directory.hpp"
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/file_io.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::kernel {
+
+namespace {
+
+// The value of "Key:\tvalue" in a /proc status text, blanks around it removed.
+Result<std::string_view> status_value(std::string_view text, std::string_view key) {
+  for (auto line : Lines(text))
+    if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ':')
+      return trimmed(line.substr(key.size() + 1));
+  return fail(ENOENT);
+}
+
+}  // namespace
 
 Result<std::string> status_field(pid_t pid, std::string_view field) {
   auto text = read_file(fmt::format("/proc/{}/status", pid));
   if (!text) return fail(text.error());
-  std::string key = fmt::format("\n{}:", field);
-  auto pos = text->find(key);
-  if (pos == std::string::npos) {
-    if (!text->starts_with(key.substr(1))) return fail(ENOENT);
-    pos = 0;
-  } else {
-    pos += 1;
-  }
-  pos += key.size() - 1;
-  auto end = text->find('\n', pos);
-  auto value = text->substr(pos, end - pos);
-  auto first = value.find_first_not_of(" \t");
-  return first == std::string::npos ? std::string() : value.substr(first);
+  auto value = status_value(*text, field);
+  if (!value) return fail(value.error());
+  return std::string(*value);
 }
 
 Result<unsigned long long> stat_field(std::string_view text, int number) {
@@ -46,28 +48,19 @@ Result<unsigned long long> stat_field(std::string_view text, int number) {
     if (space == std::string_view::npos) return fail(EINVAL);
     text.remove_prefix(space + 1);
   }
-  text = text.substr(0, text.find_first_of(" \n"));
-  unsigned long long value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return fail(EINVAL);
-  return value;
+  auto value = whole_number<unsigned long long>(text.substr(0, text.find_first_of(" \n")));
+  if (!value) return fail(EINVAL);
+  return *value;
 }
 
 Result<std::vector<pid_t>> parse_ns_pids(std::string_view text) {
-  auto pos = text.find("NSpid:");
-  if (pos == std::string_view::npos) return fail(ENOENT);
-  auto end = text.find('\n', pos);
-  auto line = text.substr(pos + 6, end == std::string_view::npos ? std::string_view::npos : end - pos - 6);
+  auto line = status_value(text, "NSpid");
+  if (!line) return fail(line.error());
   std::vector<pid_t> pids;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    if (i == line.size()) break;
-    pid_t value = 0;
-    auto [p, ec] = std::from_chars(line.data() + i, line.data() + line.size(), value);
-    if (ec != std::errc() || value <= 0) return fail(EINVAL);
-    pids.push_back(value);
-    i = static_cast<size_t>(p - line.data());
+  for (auto word : words(*line)) {
+    auto pid = whole_number<pid_t>(word);
+    if (!pid || *pid <= 0) return fail(EINVAL);
+    pids.push_back(*pid);
   }
   if (pids.empty()) return fail(EINVAL);
   return pids;
@@ -82,26 +75,21 @@ Result<std::vector<pid_t>> ns_pids(pid_t pid) {
 Result<pid_t> tgid_of(pid_t tid) {
   auto value = status_field(tid, "Tgid");
   if (!value) return fail(value.error());
-  pid_t pid = 0;
-  auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), pid);
-  if (ec != std::errc()) return fail(EINVAL);
-  return pid;
+  auto pid = whole_number<pid_t>(*value);
+  if (!pid) return fail(EINVAL);
+  return *pid;
 }
 
 Result<bool> under_seccomp(pid_t pid) {
-  UniqueFd dir(::open(fmt::format("/proc/{}/task", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return fail(errno == ENOENT ? ESRCH : errno);
-  DIR* d = ::fdopendir(dir.get());
-  if (!d) return fail_errno();
-  dir.release();
-  std::vector<pid_t> tids;
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') tids.push_back(std::atoi(e->d_name));
-  ::closedir(d);
+  auto tasks = list_directory(AT_FDCWD, fmt::format("/proc/{}/task", pid));
+  if (!tasks) return fail(tasks.error() == ENOENT ? ESRCH : tasks.error());
   // (/proc/TID is there for every thread, if not listed.) A thread that
   // exited meanwhile, or a kernel without seccomp, has no such line.
-  for (pid_t tid : tids)
-    if (auto mode = status_field(tid, "Seccomp"); mode && !mode->empty() && *mode != "0") return true;
+  for (const auto& task : *tasks) {
+    auto tid = whole_number<pid_t>(task.name);
+    if (!tid) continue;
+    if (auto mode = status_field(*tid, "Seccomp"); mode && !mode->empty() && *mode != "0") return true;
+  }
   return false;
 }
 
@@ -143,22 +131,15 @@ Result<pid_t> pid_from_view_of(pid_t pid, pid_t viewer) {
     return pid;
   }
   // A viewer inside a pid namespace: find the process it calls `pid`.
-  DIR* dir = ::opendir("/proc");
-  if (!dir) return fail_errno();
-  Result<pid_t> found = fail(ESRCH);
-  while (auto* ent = ::readdir(dir)) {
-    pid_t candidate = 0;
-    std::string_view name = ent->d_name;
-    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), candidate);
-    if (ec != std::errc() || end != name.data() + name.size()) continue;
-    auto seen = pid_as_seen_by(candidate, viewer);
-    if (seen && *seen && **seen == pid) {
-      found = candidate;
-      break;
-    }
+  auto entries = list_directory(AT_FDCWD, "/proc");
+  if (!entries) return fail(entries.error());
+  for (const auto& entry : *entries) {
+    auto candidate = whole_number<pid_t>(entry.name);
+    if (!candidate) continue;
+    auto seen = pid_as_seen_by(*candidate, viewer);
+    if (seen && *seen && **seen == pid) return *candidate;
   }
-  ::closedir(dir);
-  return found;
+  return fail(ESRCH);
 }
 
 

@@ -1,8 +1,6 @@
 #include "containerfs/kernel/reaper.hpp"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -42,32 +40,22 @@ Status reap_pidfd(int pidfd, bool block) {
   return {};
 }
 
-Reaper::Reaper() {
-  sigset_t set = sigchld_set();
-  signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  thread_ = std::thread([this] { run(); });
-}
+Reaper::Reaper()
+    : signals_([] {
+        sigset_t set = sigchld_set();
+        return ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+      }()),
+      thread_(signals_.get(), [this] { reap_exited(); }) {}
 
-Reaper::~Reaper() {
-  uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
-}
-
-void Reaper::run() {
+void Reaper::reap_exited() {
+  // The signals first, then every exited child: SIGCHLDs merge, and one
+  // that comes after the drain wakes the thread again.
+  signalfd_siginfo drained[16];
+  while (::read(signals_.get(), drained, sizeof drained) > 0) {
+  }
   for (;;) {
-    // Every exited child, whatever woke us: SIGCHLDs merge.
-    for (;;) {
-      siginfo_t info{};
-      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
-    }
-    pollfd fds[2] = {{signals_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
-    if (fds[1].revents) return;
-    signalfd_siginfo drained[16];
-    while (::read(signals_.get(), drained, sizeof drained) > 0) {
-    }
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
   }
 }
 

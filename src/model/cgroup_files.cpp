@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include <fmt/format.h>
 
@@ -16,6 +15,7 @@
 #include "containerfs/util/directory.hpp"
 #include "containerfs/util/file_io.hpp"
 #include "containerfs/util/log.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::model {
 
@@ -36,10 +36,7 @@ std::vector<pid_t> all_processes() {
   auto names = list_directory(AT_FDCWD, "/proc");
   if (!names) return pids;
   for (const auto& entry : *names) {
-    pid_t pid = 0;
-    std::string_view name = entry.name;
-    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
-    if (ec == std::errc() && end == name.data() + name.size()) pids.push_back(pid);
+    if (auto pid = whole_number<pid_t>(entry.name)) pids.push_back(*pid);
   }
   std::sort(pids.begin(), pids.end());
   return pids;

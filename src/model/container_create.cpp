@@ -60,7 +60,7 @@ struct Undo {
       for (int attempt = 0;; ++attempt) {
         if (::unlinkat(root_fd, dir.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) break;
         if (errno != EBUSY || attempt == 250) {
-          log::error("mkdir: could not remove cgroup {} after failure: errno {}", dir, errno);
+          log::error("mkdir: could not remove cgroup {} after failure: {}", dir, log::errno_text(errno));
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a dying init leaves
@@ -159,7 +159,7 @@ Result<ContainerId> Containers::create(ContainerId parent_id, std::string_view n
     // Controllers for what lies below, now that the init has passed through
     // the container's own cgroup (its cgroup namespace is rooted there).
     if (auto enabled = cgroup->enable_controllers(); !enabled)
-      log::debug("mkdir {}: not every controller could be enabled: errno {}", name, enabled.error());
+      log::debug("mkdir {}: not every controller could be enabled: {}", name, log::errno_text(enabled.error()));
   }
   c->init_pid = undo.init.pid;
   auto start = kernel::process_start_time(c->init_pid);

@@ -23,7 +23,7 @@ Result<DeviceRules> Containers::device_rules_locked(const Container& c) const {
   if (c.id == kHostId) return DeviceRules::allow_all();
   if (c.devices) {
     auto rules = DeviceRules::parse(*c.devices);
-    if (!rules) log::error("container {}: its recorded devices do not parse: errno {}", c.name, rules.error());
+    if (!rules) log::error("container {}: its recorded devices do not parse: {}", c.name, log::errno_text(rules.error()));
     return rules;
   }
   if (!c.root.empty()) return DeviceRules::own_dev();
@@ -79,7 +79,7 @@ Status Containers::write_devices(ContainerId id, std::string_view lines, Caller 
   if (!done) {
     c->devices = std::move(old);
     if (auto back = sync_device_filter_locked(*c); !back)
-      log::error("devices of {}: the former filter could not be put back: errno {}", c->name, back.error());
+      log::error("devices of {}: the former filter could not be put back: {}", c->name, log::errno_text(back.error()));
     return fail(log::refuse(done.error(), "devices of {}: the filter could not be applied", c->name));
   }
   return {};

@@ -28,7 +28,7 @@ Status Containers::load() {
   // Top-level containers get every controller the daemon's cgroup has (on
   // unified hosts: memory, cpu, pids, io, ...). It holds no process itself.
   if (auto enabled = root().enable_controllers(); !enabled)
-    log::info("not every controller could be enabled for containers: errno {}", enabled.error());
+    log::info("not every controller could be enabled for containers: {}", log::errno_text(enabled.error()));
   std::vector<InitTitle> titles;
   std::vector<std::string> orphans;
   Status loaded;

@@ -66,7 +66,7 @@ Status Containers::tear_down_cgroup(const std::string& cgroup_path) const {
 
 void Containers::tear_down_orphan(const std::string& cgroup_path) const {
   if (auto done = tear_down_cgroup(cgroup_path); !done)
-    log::error("cgroup {}: could not be removed: errno {}", cgroup_dir(cgroup_path), done.error());
+    log::error("cgroup {}: could not be removed: {}", cgroup_dir(cgroup_path), log::errno_text(done.error()));
 }
 
 Status Containers::check_may_kill_all(const kernel::Cgroup& cgroup, Caller caller,

@@ -81,7 +81,7 @@ Status Containers::replace_root_locked(Container& c, std::string root) {
   if (!done) {
     std::swap(c.root, old);
     if (auto back = sync_device_filter_locked(c); !back)
-      log::error("root of {}: its device filter could not be put back: errno {}", c.name, back.error());
+      log::error("root of {}: its device filter could not be put back: {}", c.name, log::errno_text(back.error()));
     return fail(log::refuse(done.error(), "root of {}: {:?} not taken", c.name, old.empty() ? "the host's tree" : old));
   }
   return {};
@@ -112,7 +112,7 @@ Status Containers::set_root(ContainerId id, std::string_view dir, Caller caller,
   // /dev/console is the console's terminal from now on: made at once.
   if (auto init = current_init(id)) {
     if (auto console = kernel::request_console(init->pidfd.get(), kConsoleBound); !console)
-      log::warn("container {}: no console for its new root: errno {}", id, console.error());
+      log::warn("container {}: no console for its new root: {}", id, log::errno_text(console.error()));
   }
   return {};
 }

@@ -45,7 +45,7 @@ std::optional<HomePlaces::Kept> HomePlaces::before_entry(pid_t pid) const {
   if (!place) {
     if (place.error() != EXDEV)  // (in another mount namespace: no path of ours names its places)
       log::info("pid {}: its working directory and root cannot be kept for its way home: {}", pid,
-                std::strerror(place.error()));
+                log::errno_text(place.error()));
     return std::nullopt;
   }
   return Kept{pid, *start, std::move(*place)};
@@ -86,7 +86,7 @@ void HomePlaces::save_locked() const {
   auto fd = open_at(AT_FDCWD, next, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   Status saved = fd ? write_fd(fd->get(), state::encode_places(list)) : Status(fail(fd.error()));
   if (saved && ::rename(next.c_str(), file_.c_str()) != 0) saved = fail_errno();
-  if (!saved) log::warn("cannot keep where {} processes stood in {}: {}", list.size(), file_, std::strerror(saved.error()));
+  if (!saved) log::warn("cannot keep where {} processes stood in {}: {}", list.size(), file_, log::errno_text(saved.error()));
 }
 
 }  // namespace containerfs::model

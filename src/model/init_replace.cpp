@@ -143,7 +143,7 @@ Status Containers::replace_init(Container& c, const NsSlots& next, const UniqueF
   c.init_pid = init.pid;
   c.init_start = start;
   c.time_offsets = offsets;
-  if (auto saved = persist_locked(c); !saved) log::error("{}: record not saved: errno {}", name, saved.error());
+  if (auto saved = persist_locked(c); !saved) log::error("{}: record not saved: {}", name, log::errno_text(saved.error()));
 
   // The old init goes, and with it what only it held (no lock held: the
   // wait is bounded, but a wait all the same).

@@ -21,10 +21,10 @@ void Containers::apply_titles(const std::vector<InitTitle>& titles) {
     auto done = kernel::set_init_title(t.pid, t.start, t.path);
     if (done) continue;
     if (done.error() == ESRCH || done.error() == ENOSPC)  // it ended, or predates titles
-      log::debug("container {}: its init {} keeps its command line: errno {}", t.path, t.pid, done.error());
+      log::debug("container {}: its init {} keeps its command line: {}", t.path, t.pid, log::errno_text(done.error()));
     else
-      log::warn("container {}: the command line of its init {} could not be set: errno {}", t.path, t.pid,
-                done.error());
+      log::warn("container {}: the command line of its init {} could not be set: {}", t.path, t.pid,
+                log::errno_text(done.error()));
   }
 }
 

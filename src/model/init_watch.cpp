@@ -19,13 +19,13 @@ void Containers::watch_locked(Container& c) {
     auto wd = watch_->add(path, c.id);
     if (wd) c.init_watch = *wd;
     // Without it the container would outlive its init unnoticed.
-    else log::error("container {}: cannot watch its init ({}: errno {})", c.name, path, wd.error());
+    else log::error("container {}: cannot watch its init ({}: {})", c.name, path, log::errno_text(wd.error()));
   }
   auto controls = cgroup_dir(c.cgroup_path, "cgroup.subtree_control");
   auto wd = watch_->add(controls, c.id | kControlsKey);
   if (wd) c.controls_watch = *wd;
-  else log::warn("cannot watch {} (errno {}): controller files of its children may show late", controls,
-                 wd.error());
+  else log::warn("cannot watch {} ({}): controller files of its children may show late", controls,
+                 log::errno_text(wd.error()));
 }
 
 void Containers::on_watch_event(kernel::FileWatch::Key key) {
@@ -85,7 +85,7 @@ void Containers::end_container(ContainerId id) {
   }
   // One cgroup.kill of the container's cgroup kills everything below it.
   if (auto done = tear_down_cgroup(cgroup_path); !done)
-    log::error("container {}: cgroup {} not removed: errno {}", path, cgroup_path, done.error());
+    log::error("container {}: cgroup {} not removed: {}", path, cgroup_path, log::errno_text(done.error()));
   {
     Lock lock(tree_);
     erase_subtree_locked(id);

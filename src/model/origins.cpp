@@ -27,7 +27,7 @@ void Containers::save_origins_locked() {
   for (const auto& [pid, origin] : origins_) list.push_back({pid, origin.first, origin.second});
   // A failure costs only the way home after a restart (to the cgroup2 root).
   if (auto saved = root().set_xattr(state::kOriginsXattr, state::encode_origins(list)); !saved)
-    log::warn("cannot keep where {} processes came from: errno {}", list.size(), saved.error());
+    log::warn("cannot keep where {} processes came from: {}", list.size(), log::errno_text(saved.error()));
 }
 
 void Containers::load_origins_locked() {

@@ -55,7 +55,7 @@ Status Containers::remove_pending_link(ContainerId id, int slot) {
   auto* c = find_locked(id);
   if (!c || !c->pending.erase(slot)) return fail(ENOENT);
   if (auto saved = persist_links_locked(*c); !saved)
-    log::error("{}: stray symlinks not saved: errno {}", c->id == kHostId ? "the host" : c->name, saved.error());
+    log::error("{}: stray symlinks not saved: {}", c->id == kHostId ? "the host" : c->name, log::errno_text(saved.error()));
   return {};
 }
 

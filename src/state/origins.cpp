@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/state/canonical_number.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::state {
 
@@ -31,11 +32,8 @@ Result<std::vector<Origin>> decode_origins(std::string_view text) {
     return fail(EINVAL);
   text.remove_prefix(kHeader.size() + 1);
   std::vector<Origin> out;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    if (nl == std::string_view::npos) return fail(EINVAL);  // every line ends
-    auto line = text.substr(0, nl);
-    text.remove_prefix(nl + 1);
+  if (!text.empty() && !text.ends_with('\n')) return fail(EINVAL);  // every line ends
+  for (auto line : Lines(text)) {
     auto sp1 = line.find(' ');
     if (sp1 == std::string_view::npos) return fail(EINVAL);
     auto sp2 = line.find(' ', sp1 + 1);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/state/canonical_number.hpp"
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::state {
 
@@ -68,25 +69,16 @@ Result<std::vector<KeptPlace>> decode_places(std::string_view text) {
     return fail(EINVAL);
   text.remove_prefix(kHeader.size() + 1);
   std::vector<KeptPlace> out;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    if (nl == std::string_view::npos) return fail(EINVAL);  // every line ends
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl + 1);
-    std::vector<std::string_view> fields;
-    for (std::size_t at = 0;;) {
-      auto sp = line.find(' ', at);
-      fields.push_back(line.substr(at, sp == std::string_view::npos ? std::string_view::npos : sp - at));
-      if (sp == std::string_view::npos) break;
-      at = sp + 1;
-    }
-    if (fields.size() != 8) return fail(EINVAL);
+  if (!text.empty() && !text.ends_with('\n')) return fail(EINVAL);  // every line ends
+  for (auto line : Lines(text)) {
+    auto field = fields(line);
+    if (field.size() != 8) return fail(EINVAL);
     KeptPlace k;
     auto& p = k.place;
-    if (!parse_canonical_number(fields[0], k.pid) || k.pid <= 0 || !parse_canonical_number(fields[1], k.start) ||
-        !parse_canonical_number(fields[2], p.cwd.dev) || !parse_canonical_number(fields[3], p.cwd.ino) ||
-        !parse_canonical_number(fields[4], p.root.dev) || !parse_canonical_number(fields[5], p.root.ino) ||
-        !unescape(fields[6], p.cwd.path) || !unescape(fields[7], p.root.path) || !keepable(p.cwd.path) ||
+    if (!parse_canonical_number(field[0], k.pid) || k.pid <= 0 || !parse_canonical_number(field[1], k.start) ||
+        !parse_canonical_number(field[2], p.cwd.dev) || !parse_canonical_number(field[3], p.cwd.ino) ||
+        !parse_canonical_number(field[4], p.root.dev) || !parse_canonical_number(field[5], p.root.ino) ||
+        !unescape(field[6], p.cwd.path) || !unescape(field[7], p.root.path) || !keepable(p.cwd.path) ||
         !keepable(p.root.path))
       return fail(EINVAL);
     out.push_back(std::move(k));

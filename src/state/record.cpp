@@ -1,8 +1,8 @@
 #include "containerfs/state/record.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include "containerfs/util/text.hpp"
 
 namespace containerfs::state {
 
@@ -57,26 +57,6 @@ Result<Origin> origin_of(std::string_view s) {
   return fail(EINVAL);
 }
 
-template <typename T>
-Result<T> number(std::string_view s) {
-  T value{};
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return fail(EINVAL);
-  return value;
-}
-
-std::vector<std::string_view> words(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos <= line.size()) {
-    auto sp = line.find(' ', pos);
-    if (sp == std::string_view::npos) sp = line.size();
-    out.push_back(line.substr(pos, sp - pos));
-    pos = sp + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string encode_record(const ContainerRecord& r) {
@@ -124,11 +104,8 @@ Status decode_link(const std::vector<std::string_view>& w,
 
 Result<std::vector<std::pair<std::string, std::string>>> decode_links(std::string_view text) {
   std::vector<std::pair<std::string, std::string>> links;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    auto line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (auto ok = decode_link(words(line), links); !ok) return fail(ok.error());
+  for (auto line : Lines(text)) {
+    if (auto ok = decode_link(fields(line), links); !ok) return fail(ok.error());
   }
   return links;
 }
@@ -136,31 +113,28 @@ Result<std::vector<std::pair<std::string, std::string>>> decode_links(std::strin
 Result<ContainerRecord> decode_record(std::string_view text) {
   ContainerRecord r;
   bool magic = false, name = false, init = false, owner = false;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    auto line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+  for (auto line : Lines(text)) {
     if (!magic) {
       if (line != kMagic) return fail(EINVAL);
       magic = true;
       continue;
     }
-    auto w = words(line);
+    auto w = fields(line);
     if (w[0] == "name" && w.size() == 2 && !name) {
       auto n = unescape(w[1]);
       if (!n || n->empty()) return fail(EINVAL);
       r.name = *n;
       name = true;
     } else if (w[0] == "init" && w.size() == 3 && !init) {
-      auto pid = number<pid_t>(w[1]);
-      auto start = number<unsigned long long>(w[2]);
+      auto pid = whole_number<pid_t>(w[1]);
+      auto start = whole_number<unsigned long long>(w[2]);
       if (!pid || !start || *pid < 0) return fail(EINVAL);
       r.init_pid = *pid;
       r.init_start = *start;
       init = true;
     } else if (w[0] == "owner" && w.size() == 3 && !owner) {
-      auto uid = number<uid_t>(w[1]);
-      auto gid = number<gid_t>(w[2]);
+      auto uid = whole_number<uid_t>(w[1]);
+      auto gid = whole_number<gid_t>(w[2]);
       if (!uid || !gid) return fail(EINVAL);
       r.owner_uid = *uid;
       r.owner_gid = *gid;
@@ -204,7 +178,9 @@ std::string cgroup_name_of(std::uint64_t id) { return fmt::format("c{}", id); }
 
 Result<std::uint64_t> id_of_cgroup_name(std::string_view name) {
   if (name.size() < 2 || name[0] != 'c' || name[1] == '0') return fail(EINVAL);
-  return number<std::uint64_t>(name.substr(1));
+  auto id = whole_number<std::uint64_t>(name.substr(1));
+  if (!id) return fail(EINVAL);
+  return *id;
 }
 
 }  // namespace containerfs::state

@@ -14,6 +14,17 @@ std::atomic<bool> g_syslog{false};
 std::atomic<bool> g_debug{false};
 }  // namespace
 
+std::string errno_name(int err) {
+  const char* name = ::strerrorname_np(err);
+  return name ? std::string(name) : fmt::format("errno {}", err);
+}
+
+std::string errno_text(int err) {
+  const char* name = ::strerrorname_np(err);
+  if (!name) return fmt::format("errno {}", err);
+  return fmt::format("{} ({})", name, ::strerrordesc_np(err));
+}
+
 void to_syslog(bool enabled) {
   if (enabled) ::openlog("containerfs", LOG_PID, LOG_DAEMON);
   g_syslog = enabled;

@@ -17,13 +17,13 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "containerfs/kernel/file_watch.hpp"
 #include "containerfs/model/container.hpp"
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/mutex.hpp"
+#include "containerfs/util/poll_thread.hpp"
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::fuse {
@@ -59,14 +59,14 @@ class EventsWatcher {
   };
   Watch& slot_locked(std::uint64_t key, std::uint64_t fh, fuse_pollhandle* ph) REQUIRES(mutex_);
   void changed(std::uint64_t key) EXCLUDES(mutex_);
-  void run_readable();
+  void read_readable() EXCLUDES(mutex_);
 
   Mutex mutex_;
   std::map<std::uint64_t, Watch> watches_ GUARDED_BY(mutex_);
   UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: stop request
-  std::thread readable_thread_;
-  kernel::FileWatch files_;  // last: its thread calls changed()
+  // Last: their threads call changed() (destroyed, thus stopped, first).
+  PollThread readable_thread_;  // serves epoll_
+  kernel::FileWatch files_;
 };
 
 }  // namespace containerfs::fuse

@@ -14,12 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "containerfs/util/fd.hpp"
 #include "containerfs/util/mutex.hpp"
+#include "containerfs/util/poll_thread.hpp"
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::kernel {
@@ -28,9 +28,6 @@ class FileWatch {
  public:
   using Key = std::uint64_t;
   explicit FileWatch(std::function<void(Key)> on_change);
-  ~FileWatch();
-  FileWatch(const FileWatch&) = delete;
-  FileWatch& operator=(const FileWatch&) = delete;
 
   // Watches `path` for `key`; the handle for remove(). The same file may be
   // watched for several keys.
@@ -40,13 +37,12 @@ class FileWatch {
   std::size_t size() const EXCLUDES(mutex_);
 
  private:
-  void run();
+  void read_changes() EXCLUDES(mutex_);
   std::function<void(Key)> on_change_;
   UniqueFd inotify_;
-  UniqueFd wake_;  // eventfd: stop request
   mutable Mutex mutex_;
   std::unordered_map<int, std::vector<Key>> keys_ GUARDED_BY(mutex_);  // watch descriptor -> keys
-  std::thread thread_;
+  PollThread thread_;  // last: it serves inotify_ and uses keys_
 };
 
 }  // namespace containerfs::kernel

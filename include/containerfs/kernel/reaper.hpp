@@ -16,9 +16,8 @@
 
 #include <sys/types.h>
 
-#include <thread>
-
 #include "containerfs/util/fd.hpp"
+#include "containerfs/util/poll_thread.hpp"
 #include "containerfs/util/result.hpp"
 
 namespace containerfs::kernel {
@@ -31,15 +30,11 @@ class Reaper {
   static void prepare_process();
 
   Reaper();
-  ~Reaper();
-  Reaper(const Reaper&) = delete;
-  Reaper& operator=(const Reaper&) = delete;
 
  private:
-  void run();
+  void reap_exited();
   UniqueFd signals_;  // signalfd: SIGCHLD
-  UniqueFd wake_;     // eventfd: stop request
-  std::thread thread_;
+  PollThread thread_;  // after signals_, which it serves
 };
 
 // Reaps one exited child by pidfd, waiting at most until it exits if `block`.

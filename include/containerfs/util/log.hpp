@@ -2,6 +2,7 @@
 // logged with its reason.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -35,10 +36,17 @@ void debug(fmt::format_string<Args...> f, Args&&... args) {
 // write must not become a huge log line.
 inline std::string_view excerpt(std::string_view text) { return text.substr(0, 64); }
 
-// Logs a refused request and returns its errno, for `return refuse(...)`.
+// An errno for a log line, by its name and text: "EBUSY (Device or resource
+// busy)"; a number the C library does not know stays a number.
+std::string errno_text(int err);
+// Its name alone ("EBUSY"), or the number.
+std::string errno_name(int err);
+
+// Logs a refused request and returns its errno, for `return refuse(...)`:
+// "refused (EBUSY): rmdir web: ...".
 template <typename... Args>
 int refuse(int err, fmt::format_string<Args...> f, Args&&... args) {
-  write(Level::info, fmt::format("refused ({}): {}", err, fmt::format(f, std::forward<Args>(args)...)));
+  write(Level::info, fmt::format("refused ({}): {}", errno_name(err), fmt::format(f, std::forward<Args>(args)...)));
   return err;
 }
 

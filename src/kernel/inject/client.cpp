@@ -88,7 +88,7 @@ InjectorProcess::InjectorProcess(Options options) : options_(std::move(options))
   std::lock_guard lock(mutex_);
   if (auto ok = ensure_running_locked(); !ok)
     log::warn("inject: cannot start the injector process: {} (retried at the next move)",
-              std::strerror(ok.error()));
+              log::errno_text(ok.error()));
 }
 
 InjectorProcess::~InjectorProcess() {

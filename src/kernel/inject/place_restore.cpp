@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/util/fd.hpp"
+#include "containerfs/util/log.hpp"
 #include "process_injection.hpp"
 
 namespace containerfs::kernel::inject_detail {
@@ -63,7 +64,7 @@ void ProcessInjection::restore_place(const std::vector<Thread*>& ths, const std:
       continue;
     }
     if (auto s = mem_->write(*buf, dir.path.c_str(), dir.path.size() + 1); !s) {
-      for (Thread* th : going) left(th->tracee.tid(), std::strerror(s.error()));
+      for (Thread* th : going) left(th->tracee.tid(), log::errno_text(s.error()));
       continue;
     }
     const SysCall sys = step.call(*buf);
@@ -78,7 +79,7 @@ void ProcessInjection::restore_place(const std::vector<Thread*>& ths, const std:
       const pid_t tid = going[k]->tracee.tid();
       if (!rs[k] || *rs[k] < 0) {
         left(tid, fmt::format("{} failed: {}", calls::name_of(sys.nr),
-                              std::strerror(rs[k] ? static_cast<int>(-*rs[k]) : rs[k].error())));
+                              log::errno_text(rs[k] ? static_cast<int>(-*rs[k]) : rs[k].error())));
       } else if (!at(procdir_.get(), tid, step.which, dir)) {
         // Replaced between the look and the call: not where it was.
         note(fmt::format("pid {} thread {}: {} changed while it was put back; it is not the one recorded",

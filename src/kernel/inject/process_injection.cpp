@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "containerfs/kernel/credentials.hpp"
+#include "containerfs/util/log.hpp"
 #include "kinds.hpp"
 #include "process_injection.hpp"
 #include "requester.hpp"
@@ -39,7 +40,7 @@ ProcessInjection::~ProcessInjection() { finish_up(); }
 
 std::unexpected<int> ProcessInjection::refuse(int err, std::string_view why) {
   note(fmt::format("cannot move pid {} into the namespaces of pid {}: {} ({})", req_.pid,
-                   req_.ns_source_pid, why, std::strerror(err)));
+                   req_.ns_source_pid, why, log::errno_text(err)));
   return fail(err);
 }
 
@@ -456,7 +457,7 @@ void ProcessInjection::finish_up() {
   // Nothing of ours may stay in its memory once any thread runs user code.
   if (mem_) {
     if (auto s = scratch_.restore(*mem_); !s && s.error() != ESRCH)
-      note(fmt::format("pid {}: restoring borrowed stack memory failed: {}", req_.pid, std::strerror(s.error())));
+      note(fmt::format("pid {}: restoring borrowed stack memory failed: {}", req_.pid, log::errno_text(s.error())));
   }
   bool lost = false;
   for (auto& th : threads_) {
@@ -477,7 +478,7 @@ void ProcessInjection::finish_up() {
     }
     if (auto s = t.release(); !s)
       note(fmt::format("pid {} thread {}: restoring/detaching failed: {}", req_.pid, t.tid(),
-                       std::strerror(s.error())));
+                       log::errno_text(s.error())));
     lost = lost || t.unrecoverable();
   }
   if (lost && pidfd_) {

@@ -1,46 +1,41 @@
 #include "procfs.hpp"
 
-#include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "containerfs/util/directory.hpp"
+#include "containerfs/util/text.hpp"
+
 namespace containerfs::kernel::inject_detail {
 
 namespace {
 
+// A number filling the text but for blanks around it (as /proc writes
+// "Tgid:\t42").
 template <typename T>
 bool parse_int(std::string_view s, T& out) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p != s.data();
+  auto value = whole_number<T>(trimmed(s));
+  if (value) out = *value;
+  return value.has_value();
 }
 
-std::uint64_t parse_hex(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  std::uint64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v, 16);
-  return v;
-}
+std::uint64_t parse_hex(std::string_view s) { return whole_number<std::uint64_t>(trimmed(s), 16).value_or(0); }
 
+// "1\t2\t3": the numbers up to the first word that is not one.
 std::vector<pid_t> parse_pid_list(std::string_view s) {
   std::vector<pid_t> out;
-  while (true) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    if (s.empty()) break;
-    pid_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc()) break;
-    out.push_back(v);
-    s.remove_prefix(static_cast<std::size_t>(p - s.data()));
+  for (auto word : words(s)) {
+    auto pid = whole_number<pid_t>(word);
+    if (!pid) break;
+    out.push_back(*pid);
   }
   return out;
 }
@@ -79,17 +74,12 @@ Result<TaskStatus> read_status(int dirfd, const std::string& path) {
   if (!text) return std::unexpected(text.error());
   TaskStatus st;
   bool have_tgid = false;
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    std::size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  for (auto line : Lines(*text)) {
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view key = line.substr(0, colon), val = line.substr(colon + 1);
     if (key == "State") {
-      while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.remove_prefix(1);
-      if (!val.empty()) st.state = val.front();
+      if (auto state = trimmed(val); !state.empty()) st.state = state.front();
     } else if (key == "Kthread") {
       parse_int(val, st.kthread);
     } else if (key == "Tgid") have_tgid = parse_int(val, st.tgid);
@@ -134,23 +124,11 @@ namespace {
 
 // The non-negative numbers naming the entries of a /proc directory.
 Result<std::vector<int>> list_numbers(int dirfd, const std::string& path) {
-  int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fail_proc();
-  DIR* dir = ::fdopendir(fd);
-  if (!dir) {
-    int e = errno;
-    ::close(fd);
-    return fail(e);
-  }
+  auto entries = list_directory(dirfd, path);
+  if (!entries) return fail(entries.error() == ENOENT ? ESRCH : entries.error());
   std::vector<int> numbers;
-  errno = 0;
-  while (dirent* d = ::readdir(dir)) {
-    int n = 0;
-    if (parse_int(std::string_view(d->d_name), n) && n >= 0) numbers.push_back(n);
-  }
-  int e = errno;
-  ::closedir(dir);
-  if (e != 0) return fail(e == ENOENT ? ESRCH : e);
+  for (const auto& entry : *entries)
+    if (auto n = whole_number<int>(entry.name); n && *n >= 0) numbers.push_back(*n);
   return numbers;
 }
 
@@ -218,21 +196,16 @@ Result<std::vector<Mapping>> read_maps(int procdir, const std::string& path) {
   auto text = read_small_file(procdir, path);
   if (!text) return std::unexpected(text.error());
   std::vector<Mapping> maps;
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    std::size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  for (auto line : Lines(*text)) {
     // start-end perms offset dev inode [name]
     Mapping m;
     std::size_t dash = line.find('-'), sp = line.find(' ');
     if (dash == std::string_view::npos || sp == std::string_view::npos || dash > sp) continue;
-    auto hex = [](std::string_view s, std::uint64_t& v) {
-      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-      return ec == std::errc() && p == s.data() + s.size();
-    };
-    if (!hex(line.substr(0, dash), m.start) || !hex(line.substr(dash + 1, sp - dash - 1), m.end))
-      continue;
+    auto start = whole_number<std::uint64_t>(line.substr(0, dash), 16);
+    auto end = whole_number<std::uint64_t>(line.substr(dash + 1, sp - dash - 1), 16);
+    if (!start || !end) continue;
+    m.start = *start;
+    m.end = *end;
     std::string_view perms = line.substr(sp + 1, 4);
     if (perms.size() < 3) continue;
     m.read = perms[0] == 'r';

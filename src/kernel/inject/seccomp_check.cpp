@@ -39,6 +39,8 @@
 
 #include <fmt/format.h>
 
+#include "containerfs/util/log.hpp"
+
 #include "calls.hpp"
 #include "kinds.hpp"
 #include "process_injection.hpp"
@@ -116,7 +118,7 @@ Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const st
     if (!filters) {
       const int e = filters.error();
       return refuse(e == ESRCH ? ESRCH : EPERM,
-                    fmt::format("cannot read the seccomp filters of thread {}: {}", tid, std::strerror(e)));
+                    fmt::format("cannot read the seccomp filters of thread {}: {}", tid, log::errno_text(e)));
     }
     th.filters = std::make_shared<const seccomp::FilterChain>(std::move(*filters));
     any = true;

@@ -172,7 +172,7 @@ JobEnd run_job(const Service& service, const Job& job, const JobFds& fds) {
     if (!outcome && moved && undo >= 0) {
       if (auto back = put_back(undo, pid); !back)
         log::warn("inject: pid {} could not be put back into a cgroup: {}", pid,
-                  std::strerror(back.error()));
+                  log::errno_text(back.error()));
     }
     reusable = op.release_all() && outcome;
   }  // every stopped thread restored and detached
@@ -194,7 +194,7 @@ void answer_after_exit(Service& service, pid_t tid, UniqueFd sock, Note note, pi
   for (int i = 0; i < 20000 && ::access(path.c_str(), F_OK) == 0; ++i) ::usleep(50);
   if (!send_message(sock.get(), &note, sizeof note) && note.kind == Kind::done)
     log::warn("inject: moving pid {} into the namespaces of pid {} failed: {}", pid, source,
-              std::strerror(note.error));
+              log::errno_text(note.error));
   sock.reset();
   thread_ends(service);
 }
@@ -263,7 +263,7 @@ int run_injector_service(int control_fd, bool syslog) {
   // (Lowering it takes CAP_SYS_RESOURCE, which a confined root may lack.)
   if (auto ok = write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1000"); !ok)
     log::info("inject: the injector process stays open to the OOM killer: {}",
-              std::strerror(ok.error()));
+              log::errno_text(ok.error()));
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(control_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
@@ -286,7 +286,7 @@ int run_injector_service(int control_fd, bool syslog) {
       }
       // Cannot go on reading: end now, so that the daemon sees it at once
       // and starts another helper.
-      log::error("inject: the control socket failed: {}", std::strerror(got.error()));
+      log::error("inject: the control socket failed: {}", log::errno_text(got.error()));
       ::shutdown(control_fd, SHUT_RDWR);
       break;
     }
