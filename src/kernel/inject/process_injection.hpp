@@ -136,6 +136,11 @@ class ProcessInjection {
   // judged against its seccomp filters: EPERM, logged, if any would not go
   // ahead (denied, killed, trapped, traced, sent to a notifier).
   Status check_seccomp(const std::vector<Thread*>& ths, const std::vector<int>& masks);
+  // Its steps: each thread's filters read (true if any has some); which
+  // threads take the /proc path; one thread's calls judged.
+  Result<bool> read_seccomp_filters(const std::vector<Thread*>& ths);
+  Result<std::vector<bool>> seccomp_proc_paths(const std::vector<Thread*>& ths, const std::vector<std::size_t>& opener);
+  Status judge_calls(Thread& th, const std::vector<SysCall>& plan);
   // One call about to be made at `insn`: EPERM unless its filters let it through.
   Status seccomp_lets_through(const Thread& th, std::uint64_t insn, const SysCall& sys);
   bool filters_allow(const Thread& th, std::uint64_t insn, const SysCall& sys) const;
