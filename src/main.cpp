@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/filesystem.hpp>
@@ -129,14 +130,113 @@ std::expected<RootCgroup, std::string> open_root_cgroup(const Options& options,
   return RootCgroup{std::move(*cgroup), relative, *mount};
 }
 
-// Every container holds a few fds in the daemon (cgroup directories, the
-// init's pidfd): the soft limit of 1024 would stop at a few hundred.
+// The daemon keeps no descriptor per container, but each request in flight
+// holds a few (a cgroup directory, a pidfd, /proc files) and up to 64 run
+// at once: the soft limit of 1024 is raised to the hard one.
 void raise_fd_limit() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
   lim.rlim_cur = lim.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
     log::warn("cannot raise the open-files limit: {}", log::errno_text(errno));
+}
+
+// The command line, read whole: containerfs's options, libfuse's, the
+// mount point. What is left in `args` is for fuse_session_new.
+struct CommandLine {
+  ParseState parsed;
+  fuse_cmdline_opts cmd{};
+  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
+  CommandLine() = default;
+  CommandLine(const CommandLine&) = delete;
+  CommandLine& operator=(const CommandLine&) = delete;
+  ~CommandLine() { fuse_opt_free_args(&args); }
+};
+
+// Reads the command line into `line`; an exit code if the command ends here
+// (a mistake, --help, --version), nullopt to go on.
+std::optional<int> read_command_line(int argc, char* argv[], CommandLine& line) {
+  auto& parsed = line.parsed;
+  line.args = FUSE_ARGS_INIT(argc, argv);
+  parsed.options.namespaces = default_namespaces();
+  if (fuse_opt_parse(&line.args, &parsed, nullptr, process_option) != 0) return 1;
+  if (!parsed.bad && !parsed.parser.finish()) parsed.bad = true;
+  if (parsed.bad) return refuse_start(1, "{}", parsed.parser.problem());
+  if (parsed.positional.size() > 2)
+    return refuse_start(1, "too many arguments: {} ({})", fmt::join(parsed.positional, " "), kUsage);
+  if (parsed.positional.size() == 2) parsed.options.source = parsed.positional[0];
+  fuse_opt_add_arg(&line.args, "-osubtype=containerfs");
+  if (!parsed.fsname_given)
+    fuse_opt_add_arg(&line.args, fmt::format("-ofsname={}", parsed.options.source).c_str());
+  fuse_opt_add_arg(&line.args, "-odefault_permissions");
+
+  if (fuse_parse_cmdline(&line.args, &line.cmd) != 0) return 1;
+  free(line.cmd.mountpoint);  // NULL: the mount point is not libfuse's to check (see main)
+  line.cmd.mountpoint = nullptr;
+  // Line by line: --version's last line comes from another program.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (line.cmd.show_help) {
+    usage();
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+    return 0;
+  }
+  if (line.cmd.show_version) {
+    fmt::print("containerfs version {}\n", CONTAINERFS_VERSION);
+    std::fflush(stdout);
+    fuse_lowlevel_version();
+    return 0;
+  }
+  if (parsed.positional.empty()) return refuse_start(2, "no mount point given ({})", kUsage);
+  return std::nullopt;
+}
+
+// The FUSE session loop, as many threads as libfuse is told; 0 or its error.
+int serve(fuse_session* session, const fuse_cmdline_opts& cmd) {
+  if (cmd.singlethread) return fuse_session_loop(session);
+  fuse_loop_config* loop = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+  fuse_loop_cfg_set_max_threads(loop, cmd.max_threads ? cmd.max_threads : 64);
+  if (cmd.max_idle_threads != UINT_MAX) fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+  int rc = fuse_session_loop_mt(session, loop);
+  fuse_loop_cfg_destroy(loop);
+  return rc;
+}
+
+// Mounted and daemonized: the model, its helpers, the loop, until unmounted.
+int run_mounted(fuse_session* session, fuse::Filesystem& fs, const CommandLine& line, RootCgroup root,
+                const std::string& mountpoint) {
+  // Threads start only now: fuse_daemonize forks.
+  model::Config config;
+  config.root = std::move(root.cgroup);
+  config.root_cgroup_path = root.relative;
+  config.cgroup2_mount = root.mount;
+  config.fresh_namespaces = line.parsed.options.namespaces;
+  config.init_path = find_init_program();
+  config.mount_point = mountpoint;
+  fuse::Invalidator invalidator;
+  fs.invalidator = &invalidator;
+  auto containers = std::make_unique<model::Containers>(std::move(config));
+  containers->on_change([&fs](const model::TreeChange& change) { fuse::forget_change(fs, change); });
+  if (auto loaded = containers->load(); !loaded)
+    log::error("rebuilding the tree failed: {}", log::errno_text(loaded.error()));
+  // Its children are reaped by the containers' reaper, as every child is.
+  kernel::InjectorProcess injector({.syslog = !line.cmd.foreground});
+  fs.injector = &injector;
+  model::HomePlaces places(line.parsed.options.state);
+  fs.places = &places;
+  fuse::EventsWatcher events;
+  fs.events = &events;
+  fs.containers = containers.get();
+  invalidator.start(session);
+  log::info("mounted at {} ({} containers)", mountpoint, containers->size());
+
+  int rc = serve(session, line.cmd);
+  invalidator.stop();
+  fuse_session_unmount(session);
+  fuse_remove_signal_handlers(session);
+  log::info("unmounted; containers stay (mount again to manage them)");
+  return rc == 0 ? 0 : 7;
 }
 
 }  // namespace
@@ -148,105 +248,34 @@ int main(int argc, char* argv[]) {
                                         argc >= 3 && argv[2] == kernel::kInjectorSyslogFlag);
   kernel::Reaper::prepare_process();
   raise_fd_limit();
-  fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  ParseState parsed;
-  parsed.options.namespaces = default_namespaces();
-  if (fuse_opt_parse(&args, &parsed, nullptr, process_option) != 0) return 1;
-  if (!parsed.bad && !parsed.parser.finish()) parsed.bad = true;
-  if (parsed.bad) return refuse_start(1, "{}", parsed.parser.problem());
-  if (parsed.positional.size() > 2)
-    return refuse_start(1, "too many arguments: {} ({})", fmt::join(parsed.positional, " "), kUsage);
-  if (parsed.positional.size() == 2) parsed.options.source = parsed.positional[0];
-  fuse_opt_add_arg(&args, "-osubtype=containerfs");
-  if (!parsed.fsname_given)
-    fuse_opt_add_arg(&args, fmt::format("-ofsname={}", parsed.options.source).c_str());
-  fuse_opt_add_arg(&args, "-odefault_permissions");
+  CommandLine line;
+  if (auto done = read_command_line(argc, argv, line)) return *done;
 
-  fuse_cmdline_opts cmd{};
-  if (fuse_parse_cmdline(&args, &cmd) != 0) return 1;
-  free(cmd.mountpoint);  // NULL: the mount point is not libfuse's to check (see below)
-  // Line by line: --version's last line comes from another program.
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  if (cmd.show_help) {
-    usage();
-    fuse_cmdline_help();
-    fuse_lowlevel_help();
-    return 0;
-  }
-  if (cmd.show_version) {
-    fmt::print("containerfs version {}\n", CONTAINERFS_VERSION);
-    std::fflush(stdout);
-    fuse_lowlevel_version();
-    return 0;
-  }
-  if (parsed.positional.empty()) return refuse_start(2, "no mount point given ({})", kUsage);
+  // Everything is checked before anything is made.
   if (::geteuid() != 0) return refuse_start(3, "must run as root");
   auto mountinfo = kernel::read_own_mountinfo();
   if (!mountinfo) return refuse_start(3, "cannot read /proc/self/mountinfo: {}", std::strerror(mountinfo.error()));
-  auto mountpoint = check_mount_point(parsed.positional.back(), *mountinfo);
+  auto mountpoint = check_mount_point(line.parsed.positional.back(), *mountinfo);
   if (!mountpoint) return refuse_start(4, "{}", mountpoint.error());
-  log::set_debug(cmd.debug);
-
+  log::set_debug(line.cmd.debug);
   // libfuse checks the options it keeps once more as a whole (each one was
   // checked as it came), still before anything is made.
   fuse::Filesystem fs;
   auto ops = fuse::make_operations();
   std::unique_ptr<fuse_session, decltype(&fuse_session_destroy)> session(
-      fuse_session_new(&args, &ops, sizeof ops, &fs), fuse_session_destroy);
-  fuse_opt_free_args(&args);
+      fuse_session_new(&line.args, &ops, sizeof ops, &fs), fuse_session_destroy);
   if (!session) return 1;
 
   MadeDirs made;  // removed again unless the file system gets mounted
-  auto root = open_root_cgroup(parsed.options, *mountinfo, made);
+  auto root = open_root_cgroup(line.parsed.options, *mountinfo, made);
   if (!root) return refuse_start(3, "{}", root.error());
-  if (auto state = made.make(parsed.options.state); !state)
-    return refuse_start(3, "cannot create state directory {}: {}", parsed.options.state,
+  if (auto state = made.make(line.parsed.options.state); !state)
+    return refuse_start(3, "cannot create state directory {}: {}", line.parsed.options.state,
                         std::strerror(state.error()));
   if (fuse_set_signal_handlers(session.get()) != 0) return 6;
   if (fuse_session_mount(session.get(), mountpoint->c_str()) != 0) return 4;
   made.keep();
-  if (fuse_daemonize(cmd.foreground) != 0) return 5;
-  log::to_syslog(!cmd.foreground);
-
-  // Threads start only now: fuse_daemonize forks.
-  model::Config config;
-  config.root = std::move(root->cgroup);
-  config.root_cgroup_path = root->relative;
-  config.cgroup2_mount = root->mount;
-  config.fresh_namespaces = parsed.options.namespaces;
-  config.init_path = find_init_program();
-  config.mount_point = *mountpoint;
-  fuse::Invalidator invalidator;
-  fs.invalidator = &invalidator;
-  auto containers = std::make_unique<model::Containers>(std::move(config));
-  containers->on_change([&fs](const model::TreeChange& change) { fuse::forget_change(fs, change); });
-  if (auto loaded = containers->load(); !loaded)
-    log::error("rebuilding the tree failed: {}", log::errno_text(loaded.error()));
-  // Its children are reaped by the containers' reaper, as every child is.
-  kernel::InjectorProcess injector({.syslog = !cmd.foreground});
-  fs.injector = &injector;
-  model::HomePlaces places(parsed.options.state);
-  fs.places = &places;
-  fuse::EventsWatcher events;
-  fs.events = &events;
-  fs.containers = containers.get();
-  invalidator.start(session.get());
-  log::info("mounted at {} ({} containers)", *mountpoint, containers->size());
-
-  int rc;
-  if (cmd.singlethread) {
-    rc = fuse_session_loop(session.get());
-  } else {
-    fuse_loop_config* loop = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-    fuse_loop_cfg_set_max_threads(loop, cmd.max_threads ? cmd.max_threads : 64);
-    if (cmd.max_idle_threads != UINT_MAX) fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-    rc = fuse_session_loop_mt(session.get(), loop);
-    fuse_loop_cfg_destroy(loop);
-  }
-  invalidator.stop();
-  fuse_session_unmount(session.get());
-  fuse_remove_signal_handlers(session.get());
-  log::info("unmounted; containers stay (mount again to manage them)");
-  return rc == 0 ? 0 : 7;
+  if (fuse_daemonize(line.cmd.foreground) != 0) return 5;
+  log::to_syslog(!line.cmd.foreground);
+  return run_mounted(session.get(), fs, line, std::move(*root), *mountpoint);
 }

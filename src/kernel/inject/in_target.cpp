@@ -194,92 +194,110 @@ Status ProcessInjection::unshare_fs(const std::vector<Thread*>& ths, const std::
 
 Status ProcessInjection::move_threads(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
   Status result;
-  auto keep_first = [&](Status s) {
-    if (result && !s) result = s;
-  };
   std::vector<std::size_t> per_ns;  // threads that take the /proc path
   if (auto pid = source_pid_in_target()) {
-    // One pidfd names all the namespaces; setns(pidfd, mask) joins them all
-    // or none.
-    const std::vector<std::size_t> opener = pidfd_openers(ths);
-    std::vector<Thread*> openers;
-    std::vector<std::size_t> opener_index;
-    for (std::size_t i = 0; i < ths.size(); ++i) {
-      if (opener[i] != i) continue;
-      openers.push_back(ths[i]);
-      opener_index.push_back(i);
-    }
-    auto opened = call_all(openers, std::vector<SysCall>(openers.size(), calls::pidfd_open(*pid)));
-    std::vector<Result<long>> fds(ths.size(), Result<long>(fail(EBADF)));
-    for (std::size_t k = 0; k < openers.size(); ++k) fds[opener_index[k]] = opened[k];
-    // The number named our source when they opened it iff the source is
-    // still alive now: a pid is recycled only after its process is gone.
-    if (!src_pidfd_.alive()) keep_first(refuse(ESRCH, "the namespace source exited"));
-    std::vector<std::size_t> open;  // threads with a pidfd to use
-    for (std::size_t i = 0; i < ths.size(); ++i) {
-      const Result<long>& fd = fds[opener[i]];
-      if (opener[i] == i && vanished(*ths[i], fd)) continue;
-      if (!fd) {
-        if (opener[i] == i) keep_first(std::unexpected(fd.error()));
-        else per_ns.push_back(i);  // its opener vanished
-      } else if (*fd >= 0) {
-        open.push_back(i);
-      } else if (calls::takes_proc_path(*fd)) {
-        per_ns.push_back(i);
-      } else if (opener[i] == i) {
-        keep_first(refuse(static_cast<int>(-*fd), "pidfd_open failed in the target"));
-      }
-    }
-    // setns in one thread first: when it is refused (EPERM, EINVAL), nothing
-    // has changed anywhere. Then all the others at once.
-    for (std::size_t part = 0; part < 2 && result && !open.empty(); ++part) {
-      std::vector<Thread*> group;
-      std::vector<int> group_masks;
-      std::vector<SysCall> setns;
-      for (std::size_t k = part == 0 ? 0 : 1; k < (part == 0 ? 1 : open.size()); ++k) {
-        group.push_back(ths[open[k]]);
-        group_masks.push_back(masks[open[k]]);
-        setns.push_back(calls::setns(*fds[opener[open[k]]], masks[open[k]]));
-      }
-      if (group.empty()) break;
-      if (auto s = unshare_fs(group, group_masks); !s) {
-        keep_first(s);
-        break;
-      }
-      auto rs = call_all(group, setns);
-      for (std::size_t k = 0; k < group.size(); ++k) {
-        if (vanished(*group[k], rs[k])) continue;
-        if (!rs[k]) {
-          keep_first(std::unexpected(rs[k].error()));
-        } else if (*rs[k] < 0) {
-          keep_first(refuse(static_cast<int>(-*rs[k]), fmt::format("setns failed in thread {}", group[k]->tracee.tid())));
-          if (part == 1)
-            note(fmt::format("pid {}: thread {} was not moved, other threads were", req_.pid, group[k]->tracee.tid()));
-        }
-      }
-    }
-    // Each pidfd closed once, by a live thread of its fd table.
-    std::vector<Thread*> closers;
-    std::vector<SysCall> closes;
-    for (std::size_t k = 0; k < openers.size(); ++k) {
-      const std::size_t o = opener_index[k];
-      if (!fds[o] || *fds[o] < 0) continue;
-      for (std::size_t i = 0; i < ths.size(); ++i) {
-        if (opener[i] != o || ths[i]->tracee.gone() || ths[i]->failure != 0) continue;
-        closers.push_back(ths[i]);
-        closes.push_back(calls::close(*fds[o]));
-        break;
-      }
-    }
-    (void)call_all(closers, closes);
+    result = move_threads_by_pidfd(ths, masks, *pid, per_ns);
   } else {
     for (std::size_t i = 0; i < ths.size(); ++i) per_ns.push_back(i);
   }
   for (std::size_t i : per_ns) {
     if (!result) break;
-    keep_first(move_thread_per_ns(*ths[i], masks[i]));
+    result = move_thread_per_ns(*ths[i], masks[i]);
   }
   return result;
+}
+
+// One pidfd names all the namespaces; setns(pidfd, mask) joins them all or
+// none.
+Status ProcessInjection::move_threads_by_pidfd(const std::vector<Thread*>& ths, const std::vector<int>& masks,
+                                               pid_t source, std::vector<std::size_t>& per_ns) {
+  Status result;
+  auto keep_first = [&](Status s) {
+    if (result && !s) result = s;
+  };
+  Pidfds pidfds{pidfd_openers(ths), std::vector<Result<long>>(ths.size(), Result<long>(fail(EBADF)))};
+  std::vector<Thread*> openers;
+  std::vector<std::size_t> opener_index;
+  for (std::size_t i = 0; i < ths.size(); ++i) {
+    if (pidfds.opener[i] != i) continue;
+    openers.push_back(ths[i]);
+    opener_index.push_back(i);
+  }
+  auto opened = call_all(openers, std::vector<SysCall>(openers.size(), calls::pidfd_open(source)));
+  for (std::size_t k = 0; k < openers.size(); ++k) pidfds.fd[opener_index[k]] = opened[k];
+  // The number named our source when they opened it iff the source is
+  // still alive now: a pid is recycled only after its process is gone.
+  if (!src_pidfd_.alive()) keep_first(refuse(ESRCH, "the namespace source exited"));
+  std::vector<std::size_t> open;  // threads with a pidfd to use
+  for (std::size_t i = 0; i < ths.size(); ++i) {
+    const std::size_t o = pidfds.opener[i];
+    const Result<long>& fd = pidfds.fd[o];
+    if (o == i && vanished(*ths[i], fd)) continue;
+    if (!fd) {
+      if (o == i) keep_first(std::unexpected(fd.error()));
+      else per_ns.push_back(i);  // its opener vanished
+    } else if (*fd >= 0) {
+      open.push_back(i);
+    } else if (calls::takes_proc_path(*fd)) {
+      per_ns.push_back(i);
+    } else if (o == i) {
+      keep_first(refuse(static_cast<int>(-*fd), "pidfd_open failed in the target"));
+    }
+  }
+  if (result) keep_first(setns_by_pidfd(ths, masks, pidfds, open));
+  close_pidfds(ths, pidfds);
+  return result;
+}
+
+// setns in one thread first: when it is refused (EPERM, EINVAL), nothing
+// has changed anywhere. Then all the others at once.
+Status ProcessInjection::setns_by_pidfd(const std::vector<Thread*>& ths, const std::vector<int>& masks,
+                                        const Pidfds& pidfds, const std::vector<std::size_t>& open) {
+  Status result;
+  auto keep_first = [&](Status s) {
+    if (result && !s) result = s;
+  };
+  for (std::size_t part = 0; part < 2 && result && !open.empty(); ++part) {
+    std::vector<Thread*> group;
+    std::vector<int> group_masks;
+    std::vector<SysCall> setns;
+    for (std::size_t k = part == 0 ? 0 : 1; k < (part == 0 ? 1 : open.size()); ++k) {
+      const std::size_t i = open[k];
+      group.push_back(ths[i]);
+      group_masks.push_back(masks[i]);
+      setns.push_back(calls::setns(*pidfds.fd[pidfds.opener[i]], masks[i]));
+    }
+    if (group.empty()) break;
+    if (auto s = unshare_fs(group, group_masks); !s) return s;
+    auto rs = call_all(group, setns);
+    for (std::size_t k = 0; k < group.size(); ++k) {
+      if (vanished(*group[k], rs[k])) continue;
+      if (!rs[k]) {
+        keep_first(std::unexpected(rs[k].error()));
+      } else if (*rs[k] < 0) {
+        keep_first(refuse(static_cast<int>(-*rs[k]), fmt::format("setns failed in thread {}", group[k]->tracee.tid())));
+        if (part == 1)
+          note(fmt::format("pid {}: thread {} was not moved, other threads were", req_.pid, group[k]->tracee.tid()));
+      }
+    }
+  }
+  return result;
+}
+
+// Each pidfd closed once, by a live thread of its fd table.
+void ProcessInjection::close_pidfds(const std::vector<Thread*>& ths, const Pidfds& pidfds) {
+  std::vector<Thread*> closers;
+  std::vector<SysCall> closes;
+  for (std::size_t o = 0; o < ths.size(); ++o) {
+    if (pidfds.opener[o] != o || !pidfds.fd[o] || *pidfds.fd[o] < 0) continue;
+    for (std::size_t i = 0; i < ths.size(); ++i) {
+      if (pidfds.opener[i] != o || ths[i]->tracee.gone() || ths[i]->failure != 0) continue;
+      closers.push_back(ths[i]);
+      closes.push_back(calls::close(*pidfds.fd[o]));
+      break;
+    }
+  }
+  (void)call_all(closers, closes);
 }
 
 Status ProcessInjection::move_thread_per_ns(Thread& th, int mask) {

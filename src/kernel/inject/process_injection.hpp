@@ -136,6 +136,11 @@ class ProcessInjection {
   // judged against its seccomp filters: EPERM, logged, if any would not go
   // ahead (denied, killed, trapped, traced, sent to a notifier).
   Status check_seccomp(const std::vector<Thread*>& ths, const std::vector<int>& masks);
+  // Its steps: each thread's filters read (true if any has some); which
+  // threads take the /proc path; one thread's calls judged.
+  Result<bool> read_seccomp_filters(const std::vector<Thread*>& ths);
+  Result<std::vector<bool>> seccomp_proc_paths(const std::vector<Thread*>& ths, const std::vector<std::size_t>& opener);
+  Status judge_calls(Thread& th, const std::vector<SysCall>& plan);
   // One call about to be made at `insn`: EPERM unless its filters let it through.
   Status seccomp_lets_through(const Thread& th, std::uint64_t insn, const SysCall& sys);
   bool filters_allow(const Thread& th, std::uint64_t insn, const SysCall& sys) const;
@@ -150,6 +155,18 @@ class ProcessInjection {
   Status load_maps(pid_t tid);
   std::optional<pid_t> source_pid_in_target();
   Status move_threads(const std::vector<Thread*>& ths, const std::vector<int>& masks);
+  // The pidfd path (in_target.cpp): pidfds opened in the target, setns by
+  // them, closed. Threads that must take the /proc path instead are added
+  // to `per_ns`.
+  struct Pidfds {
+    std::vector<std::size_t> opener;  // per thread: the thread that opens its pidfd
+    std::vector<Result<long>> fd;     // per opener (indexed by thread): what pidfd_open gave
+  };
+  Status move_threads_by_pidfd(const std::vector<Thread*>& ths, const std::vector<int>& masks, pid_t source,
+                               std::vector<std::size_t>& per_ns);
+  Status setns_by_pidfd(const std::vector<Thread*>& ths, const std::vector<int>& masks, const Pidfds& pidfds,
+                        const std::vector<std::size_t>& open);
+  void close_pidfds(const std::vector<Thread*>& ths, const Pidfds& pidfds);
   Status move_thread_per_ns(Thread& th, int mask);
   // unshare(CLONE_FS) in each of `ths` that joins a mount namespace.
   Status unshare_fs(const std::vector<Thread*>& ths, const std::vector<int>& masks);

@@ -90,6 +90,30 @@ std::string why_refused(pid_t tid, const seccomp::FilterChain& chain, const SysC
   return text;
 }
 
+// The calls the move makes in one thread (in_target.cpp makes them), with
+// `fds` the lowest free descriptors of its table.
+std::vector<SysCall> planned_calls(int mask, bool unshare_fs, bool proc_path, const std::vector<int>& fds,
+                                   std::size_t openers, const Result<std::uint64_t>& scratch_at) {
+  std::vector<SysCall> plan;
+  if (unshare_fs) plan.push_back(calls::unshare_fs());
+  if (!proc_path) {
+    for (std::size_t k = 0; k < openers; ++k) {
+      plan.push_back(calls::setns(fds[k], mask));
+      plan.push_back(calls::close(fds[k]));
+    }
+  } else if (scratch_at) {
+    plan.push_back(calls::open_ns(*scratch_at));
+    std::size_t k = 0;
+    for (const auto& kind : kKinds) {
+      if ((mask & kind.flag) == 0) continue;
+      plan.push_back(calls::setns(fds[k], kind.flag));
+      plan.push_back(calls::close(fds[k]));
+      ++k;
+    }
+  }
+  return plan;
+}
+
 }  // namespace
 
 Status ProcessInjection::seccomp_lets_through(const Thread& th, std::uint64_t insn, const SysCall& sys) {
@@ -103,89 +127,80 @@ bool ProcessInjection::filters_allow(const Thread& th, std::uint64_t insn, const
   return !th.filters || seccomp::lets_through(th.filters->evaluate(data_of(insn, sys)).action);
 }
 
-Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
-  // Each thread's mode, and the filters of those that have them.
+Result<bool> ProcessInjection::read_seccomp_filters(const std::vector<Thread*>& ths) {
   bool any = false;
-  for (std::size_t i = 0; i < ths.size(); ++i) {
-    Thread& th = *ths[i];
-    const pid_t tid = th.tracee.tid();
+  for (Thread* th : ths) {
+    const pid_t tid = th->tracee.tid();
     auto st = read_status(procdir_.get(), fmt::format("task/{}/status", tid));
     if (!st) return refuse(st.error(), fmt::format("cannot read the status of thread {}", tid));
     if (st->seccomp == SECCOMP_MODE_STRICT)
       return refuse(EPERM, fmt::format("thread {} runs in seccomp strict mode", tid));
     if (st->seccomp != SECCOMP_MODE_FILTER) continue;
-    auto filters = th.tracee.seccomp_filters();
+    auto filters = th->tracee.seccomp_filters();
     if (!filters) {
       const int e = filters.error();
       return refuse(e == ESRCH ? ESRCH : EPERM,
                     fmt::format("cannot read the seccomp filters of thread {}: {}", tid, log::errno_text(e)));
     }
-    th.filters = std::make_shared<const seccomp::FilterChain>(std::move(*filters));
+    th->filters = std::make_shared<const seccomp::FilterChain>(std::move(*filters));
     any = true;
   }
-  if (!any) return {};
+  return any;
+}
 
-  auto judge = [&](Thread& th, std::uint64_t insn, const SysCall& sys) -> Result<seccomp::Verdict> {
-    const seccomp::Verdict v = th.filters->evaluate(data_of(insn, sys));
+Status ProcessInjection::judge_calls(Thread& th, const std::vector<SysCall>& plan) {
+  auto insn = insn_for(th);
+  if (!insn) return refuse(insn.error(), fmt::format("no system call instruction to use in thread {}", th.tracee.tid()));
+  for (const SysCall& sys : plan) {
+    const seccomp::Verdict v = th.filters->evaluate(data_of(*insn, sys));
     if (!harmless(sys, v)) return refuse(EPERM, why_refused(th.tracee.tid(), *th.filters, sys, v));
-    return v;
-  };
-  auto insn_of = [&](Thread& th) -> Result<std::uint64_t> {
-    auto insn = insn_for(th);
-    if (!insn)
-      return refuse(insn.error(), fmt::format("no system call instruction to use in thread {}", th.tracee.tid()));
-    return insn;
-  };
+  }
+  return {};
+}
 
-  // Which path each thread takes: a pidfd, unless there is none to open or
-  // the opener's filters answer pidfd_open so that it takes the /proc path.
+// A pidfd, unless there is none to open or the opener's filters answer
+// pidfd_open with an errno on which it takes the /proc path (as the
+// kernel's own answer would send it there).
+Result<std::vector<bool>> ProcessInjection::seccomp_proc_paths(const std::vector<Thread*>& ths,
+                                                              const std::vector<std::size_t>& opener) {
   const std::optional<pid_t> source = source_pid_in_target();
+  std::vector<bool> proc_path(ths.size(), !source);
+  if (!source) return proc_path;
+  for (std::size_t i = 0; i < ths.size(); ++i) {
+    if (opener[i] != i || !ths[i]->filters) continue;
+    const SysCall open = calls::pidfd_open(*source);
+    if (auto ok = judge_calls(*ths[i], {open}); !ok) return std::unexpected(ok.error());
+    auto insn = insn_for(*ths[i]);
+    if (!insn) return std::unexpected(insn.error());
+    if (!seccomp::lets_through(ths[i]->filters->evaluate(data_of(*insn, open)).action))
+      for (std::size_t j = 0; j < ths.size(); ++j) proc_path[j] = proc_path[j] || opener[j] == i;
+  }
+  return proc_path;
+}
+
+Status ProcessInjection::check_seccomp(const std::vector<Thread*>& ths, const std::vector<int>& masks) {
+  auto any = read_seccomp_filters(ths);
+  if (!any) return std::unexpected(any.error());
+  if (!*any) return {};
+
   const std::vector<std::size_t> opener = pidfd_openers(ths);
   const auto openers = static_cast<std::size_t>(std::count_if(
       opener.begin(), opener.end(), [i = std::size_t{0}](std::size_t o) mutable { return o == i++; }));
-  std::vector<bool> proc_path(ths.size(), !source);
-  if (source) {
-    for (std::size_t i = 0; i < ths.size(); ++i) {
-      if (opener[i] != i || !ths[i]->filters) continue;
-      auto insn = insn_of(*ths[i]);
-      if (!insn) return std::unexpected(insn.error());
-      auto v = judge(*ths[i], *insn, calls::pidfd_open(*source));
-      if (!v) return std::unexpected(v.error());
-      if (!seccomp::lets_through(v->action))
-        for (std::size_t j = 0; j < ths.size(); ++j) proc_path[j] = proc_path[j] || opener[j] == i;
-    }
-  }
+  auto proc_path = seccomp_proc_paths(ths, opener);
+  if (!proc_path) return std::unexpected(proc_path.error());
   // Scratch memory for the /proc path; without any, it makes no call.
   const Result<std::uint64_t> scratch_at = scratch_address();
 
   for (std::size_t i = 0; i < ths.size(); ++i) {
     Thread& th = *ths[i];
     if (!th.filters) continue;
-    auto insn = insn_of(th);
-    if (!insn) return std::unexpected(insn.error());
     const auto kinds = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(masks[i])));
     auto fds = lowest_free_fds(procdir_.get(), th.tracee.tid(), std::max(openers, kinds));
     if (!fds) return refuse(fds.error(), fmt::format("cannot list the descriptors of thread {}", th.tracee.tid()));
-
-    std::vector<SysCall> plan;
-    if (unshares_fs(masks[i])) plan.push_back(calls::unshare_fs());
-    if (!proc_path[i]) {
-      for (std::size_t k = 0; k < openers; ++k) {
-        plan.push_back(calls::setns((*fds)[k], masks[i]));
-        plan.push_back(calls::close((*fds)[k]));
-      }
-    } else if (scratch_at) {
-      plan.push_back(calls::open_ns(*scratch_at));
-      std::size_t k = 0;
-      for (const auto& kind : kKinds) {
-        if ((masks[i] & kind.flag) == 0) continue;
-        plan.push_back(calls::setns((*fds)[k], kind.flag));
-        plan.push_back(calls::close((*fds)[k]));
-        ++k;
-      }
-    }
-    for (const SysCall& sys : plan)
-      if (auto v = judge(th, *insn, sys); !v) return std::unexpected(v.error());
+    if (auto ok = judge_calls(th, planned_calls(masks[i], unshares_fs(masks[i]), (*proc_path)[i], *fds, openers,
+                                                 scratch_at));
+        !ok)
+      return ok;
   }
   return {};
 }
